@@ -1,0 +1,1 @@
+"""Distributed execution of forecasts (Ray executor: see the project's issues)."""

@@ -1,0 +1,202 @@
+"""Plan and run a forecast: fixed-size blocks of draws, one spawned seed each.
+
+A forecast of ``n_draws`` is cut into blocks of ``block_size`` draws; block
+``k`` draws its shocks from ``default_rng(SeedSequence(seed).spawn(n_blocks)[k])``.
+A block's result depends only on the request and its index, so the forecast
+is bit-identical however blocks are grouped into tasks or spread over workers.
+Executors (serial here, Ray in :mod:`cluster`) only decide where blocks run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from forecaster.calibration import Calibration
+from forecaster.errors import CancelledError, RequestError
+from forecaster.kernel import Paths, simulate
+from forecaster.params import DEFAULT_ASSUMPTIONS, Assumptions, ModelParams, build_params
+from forecaster.policy import PRESETS, PolicyMix
+from forecaster.shocks import draw_shocks
+
+#: Draws per block: part of the reproducibility contract (recorded in outputs).
+DEFAULT_BLOCK_SIZE = 1000
+#: Upper bound on draws for one request (larger work is refused before it runs).
+MAX_DRAWS = 1_000_000
+MAX_HORIZON_YEARS = 100
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of draws: its index, first draw, size and seed."""
+
+    index: int
+    start: int
+    size: int
+    seed: np.random.SeedSequence
+
+
+@dataclass(frozen=True, eq=False)
+class BlockJob:
+    """What every block of one forecast shares: parameters and uncertainty scale.
+
+    ``baseline`` is simulated on the same shocks as ``policy`` (common random
+    numbers), so their difference carries no sampling noise from the shocks.
+    """
+
+    policy: ModelParams
+    baseline: ModelParams | None
+    shock_scale: float = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class BlockResult:
+    """Paths of one block under the policy and (optionally) the baseline."""
+
+    index: int
+    policy: Paths
+    baseline: Paths | None
+
+
+def simulate_block(job: BlockJob, block: Block) -> BlockResult:
+    """Draw one block's shocks from its own seed and simulate it (pure, deterministic)."""
+    rng = np.random.default_rng(block.seed)
+    shocks = draw_shocks(rng, job.policy, block.size, job.shock_scale)
+    baseline = simulate(job.baseline, shocks) if job.baseline is not None else None
+    return BlockResult(block.index, simulate(job.policy, shocks), baseline)
+
+
+def plan_blocks(n_draws: int, seed: int, block_size: int = DEFAULT_BLOCK_SIZE) -> list[Block]:
+    """Cut ``n_draws`` into blocks of ``block_size`` (the last may be smaller), seeding each.
+
+    Seeds come from ``SeedSequence(seed).spawn(n_blocks)``: one stream per block
+    of draws, never per worker.
+    """
+    n_blocks = -(-n_draws // block_size)
+    seeds = np.random.SeedSequence(seed).spawn(n_blocks)
+    return [
+        Block(k, k * block_size, min(block_size, n_draws - k * block_size), seeds[k])
+        for k in range(n_blocks)
+    ]
+
+
+class Executor(Protocol):
+    """Runs :func:`simulate_block` over blocks; results come back in block order."""
+
+    def map_blocks(
+        self,
+        job: BlockJob,
+        blocks: Sequence[Block],
+        on_progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> list[BlockResult]:
+        """Simulate every block and return the results ordered by block index."""
+        ...
+
+
+class SerialExecutor:
+    """Runs blocks one after another in this process."""
+
+    def map_blocks(
+        self,
+        job: BlockJob,
+        blocks: Sequence[Block],
+        on_progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> list[BlockResult]:
+        """Simulate every block in order; see :class:`Executor`."""
+        results = []
+        for done, block in enumerate(blocks, start=1):
+            if should_cancel is not None and should_cancel():
+                raise CancelledError(f"cancelled after {done - 1} of {len(blocks)} blocks")
+            results.append(simulate_block(job, block))
+            if on_progress is not None:
+                on_progress(done, len(blocks))
+        return results
+
+
+@dataclass(frozen=True)
+class ForecastRequest:
+    """A validated forecast request: the single input of :func:`run_forecast`.
+
+    Parameters
+    ----------
+    policy : PolicyMix
+    economies : tuple of str
+        Empty means every economy in the calibration.
+    horizon_years : int
+    n_draws : int
+    seed : int
+    compare_to_baseline : bool
+        Also simulate the baseline on the same shocks.
+    block_size : int
+    shock_scale : float
+        1 for the documented priors; 0 gives the deterministic path.
+    """
+
+    policy: PolicyMix = field(default_factory=lambda: PRESETS["baseline"])
+    economies: tuple[str, ...] = ()
+    horizon_years: int = 30
+    n_draws: int = 10_000
+    seed: int = 0
+    compare_to_baseline: bool = True
+    block_size: int = DEFAULT_BLOCK_SIZE
+    shock_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("n_draws", 1 <= self.n_draws <= MAX_DRAWS, f"must be in [1, {MAX_DRAWS}]"),
+            ("horizon_years", 1 <= self.horizon_years <= MAX_HORIZON_YEARS,
+             f"must be in [1, {MAX_HORIZON_YEARS}]"),
+            ("seed", 0 <= self.seed < 2**63, "must be in [0, 2**63)"),
+            ("block_size", 1 <= self.block_size <= 100_000, "must be in [1, 100000]"),
+            ("shock_scale", 0.0 <= self.shock_scale <= 1.0, "must be in [0, 1]"),
+        ]
+        for name, ok, message in checks:
+            if not ok:
+                raise RequestError(name, f"{message}, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain, JSON-ready form (recorded in outputs)."""
+        return {
+            "policy": self.policy.to_dict(),
+            "economies": list(self.economies),
+            "horizon_years": self.horizon_years,
+            "n_draws": self.n_draws,
+            "seed": self.seed,
+            "compare_to_baseline": self.compare_to_baseline,
+            "block_size": self.block_size,
+            "shock_scale": self.shock_scale,
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def make_job(
+    request: ForecastRequest,
+    calibration: Calibration,
+    assumptions: Assumptions = DEFAULT_ASSUMPTIONS,
+) -> BlockJob:
+    """Build the parameters of a request (policy and, if asked, baseline)."""
+    economies = request.economies or None
+    policy = build_params(
+        calibration, request.policy, economies=economies,
+        horizon_years=request.horizon_years, assumptions=assumptions,
+    )
+    baseline = (
+        build_params(
+            calibration, PRESETS["baseline"], economies=economies,
+            horizon_years=request.horizon_years, assumptions=assumptions,
+        )
+        if request.compare_to_baseline
+        else None
+    )
+    return BlockJob(policy, baseline, request.shock_scale)

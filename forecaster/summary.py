@@ -1,0 +1,113 @@
+r"""Summaries of a forecast dataset, all reductions by dimension name.
+
+Monte-Carlo standard errors (MCSE) accompany every mean and probability:
+:math:`s/\sqrt{M}` for a mean and :math:`\sqrt{p(1-p)/M}` for a probability,
+with :math:`M` draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.15, 0.25, 0.5, 0.75, 0.85, 0.95)
+#: Default thresholds for P(annual NQPF growth > threshold).
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.005, 0.01, 0.02)
+SUMMARISED = ("nqpf", "nqpf_growth", "tfp_growth")
+
+
+def mean_and_mcse(values: xr.DataArray, dim: str = "draw") -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean over ``dim`` and its Monte-Carlo standard error ``std / sqrt(M)``."""
+    n = values.sizes[dim]
+    spread = values.std(dim, ddof=1) if n > 1 else xr.zeros_like(values.isel({dim: 0}))
+    return values.mean(dim), spread / np.sqrt(n)
+
+
+def probability_and_mcse(event: xr.DataArray, dim: str = "draw") -> tuple[xr.DataArray, xr.DataArray]:
+    """Frequency of a boolean event over ``dim`` and its error ``sqrt(p (1 - p) / M)``."""
+    p = event.mean(dim)
+    return p, (p * (1 - p) / event.sizes[dim]) ** 0.5
+
+
+def summarize(
+    ds: xr.Dataset,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+) -> xr.Dataset:
+    """Summarise a forecast dataset.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`forecaster.run_forecast`.
+    quantiles : sequence of float
+        Levels in (0, 1); all from one ``quantile`` call, so they never cross.
+    thresholds : sequence of float
+        For P(annual NQPF growth > threshold).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``{v}_quantile`` (quantile, year, economy), ``{v}_mean`` and
+        ``{v}_mcse`` for v in nqpf, nqpf_growth, tfp_growth;
+        ``nqpf_growth_prob_above`` and its ``_mcse`` (threshold, year, economy);
+        ``channel_growth_mean`` (year, economy, channel). When a baseline was
+        simulated: the same for the per-draw difference policy - baseline
+        (``diff_`` prefix) and ``prob_beats_baseline`` (NQPF level higher
+        than in the baseline on the same shocks) with its ``_mcse``.
+    """
+    levels = sorted(float(q) for q in quantiles)
+    policy = ds.sel(scenario="policy")
+    out: dict[str, xr.DataArray] = {}
+
+    def describe(prefix: str, data: xr.Dataset) -> None:
+        for name in SUMMARISED:
+            out[f"{prefix}{name}_quantile"] = data[name].quantile(levels, dim="draw")
+            out[f"{prefix}{name}_mean"], out[f"{prefix}{name}_mcse"] = mean_and_mcse(data[name])
+        out[f"{prefix}channel_growth_mean"] = data["channel_growth"].mean("draw")
+
+    describe("", policy)
+    threshold = xr.DataArray(list(thresholds), dims="threshold", coords={"threshold": list(thresholds)})
+    out["nqpf_growth_prob_above"], out["nqpf_growth_prob_above_mcse"] = probability_and_mcse(
+        policy["nqpf_growth"] > threshold
+    )
+    if "baseline" in ds.scenario.values:
+        difference = policy - ds.sel(scenario="baseline")
+        describe("diff_", difference)
+        out["prob_beats_baseline"], out["prob_beats_baseline_mcse"] = probability_and_mcse(
+            difference["nqpf"] > 0
+        )
+    summary = xr.Dataset(out).drop_vars("scenario", errors="ignore")
+    summary.attrs = dict(ds.attrs)
+    return summary
+
+
+def headline_table(summary: xr.Dataset, year: int | None = None) -> list[dict[str, object]]:
+    """Rows of a compact table for one year (default: the last): one row per economy.
+
+    Columns: NQPF growth quantiles (5, 50, 95%), mean with MCSE, and when a
+    baseline was simulated the mean NQPF-level change and P(beats baseline).
+    """
+    year = int(summary.year[-1]) if year is None else year
+    at = summary.sel(year=year)
+    rows = []
+    for economy in at.economy.values:
+        e = at.sel(economy=economy)
+        q = e["nqpf_growth_quantile"]
+        row: dict[str, object] = {
+            "economy": str(economy),
+            "year": year,
+            "nqpf_growth_p5": float(q.sel(quantile=q["quantile"].min())),
+            "nqpf_growth_p50": float(q.sel(quantile=0.5, method="nearest")),
+            "nqpf_growth_p95": float(q.sel(quantile=q["quantile"].max())),
+            "nqpf_growth_mean": float(e["nqpf_growth_mean"]),
+            "nqpf_growth_mcse": float(e["nqpf_growth_mcse"]),
+        }
+        if "prob_beats_baseline" in at:
+            row["nqpf_vs_baseline_mean"] = float(e["diff_nqpf_mean"])
+            row["nqpf_vs_baseline_mcse"] = float(e["diff_nqpf_mcse"])
+            row["prob_beats_baseline"] = float(e["prob_beats_baseline"])
+        rows.append(row)
+    return rows
