@@ -396,8 +396,9 @@ def build_params(
     timings: list[tuple[str, Lever | Fragmentation]] = [(name, policy.lever(name)) for name in LEVERS]
     timings.append(("fragmentation", policy.fragmentation))
     for k, (name, measure) in enumerate(timings):
-        ramps[:, k] = measure.intensity * ramp(measure.start_year, measure.phase_in_years, years)
-        if measure.intensity > 0 and ramps[:, k].max() == 0:
+        phase = ramp(measure.start_year, measure.phase_in_years, years)
+        ramps[:, k] = measure.intensity * phase
+        if measure.intensity > 0 and phase.max() == 0:
             raise PolicyError(
                 f"policy.{name}.start_year",
                 f"must be at most {int(years[-1])} to act within the {horizon_years}-year horizon",
