@@ -139,8 +139,9 @@ def test_software_fta_equivalent_doubles_bilateral_trade_in_partial_equilibrium(
     year = calibration.base_year + 1
     lever = Lever(intensity=1.0, start_year=year, phase_in_years=0, enacting=("CHN",), partners=("USA",))
     params = build_params(calibration, PolicyMix(software=lever), horizon_years=1)
-    shocks = dataclasses.replace(neutral_shocks(params, 3), theta=np.array([3.6, 5.0, 8.28]),
-                                 efficacy=np.ones((3, 4)))
+    shocks = dataclasses.replace(
+        neutral_shocks(params, 3), theta=np.array([3.6, 5.0, 8.28]), efficacy=np.ones((3, 4))
+    )
     log_cost = log_trade_cost_change(params, shocks.theta, lever_activity(params, shocks, 0), np.zeros(3))
     shares = goods_shares(params, log_cost, shocks.theta).astype(float)
     base = params.goods_shares
@@ -155,14 +156,17 @@ def test_gravity_regression_on_the_engine_recovers_theta(calibration: Calibratio
     """G1 on the kernel's goods block: log-share changes against log-cost changes have slope -theta."""
     params = build_params(calibration, PRESETS["high-level-opening"], horizon_years=10)
     shocks = draw_shocks(np.random.default_rng(11), params, 4)
-    log_cost = log_trade_cost_change(params, shocks.theta, lever_activity(params, shocks, 9),
-                                     np.cumsum(shocks.fragmentation, axis=1)[:, 9])
+    log_cost = log_trade_cost_change(
+        params, shocks.theta, lever_activity(params, shocks, 9), np.cumsum(shocks.fragmentation, axis=1)[:, 9]
+    )
     shares = goods_shares(params, log_cost, shocks.theta).astype(float)
     base = params.goods_shares
     n = params.n_economies
     rows, cols = np.nonzero(~np.eye(n, dtype=bool))
     for d in range(4):
-        y = np.log(shares[d][rows, cols] / shares[d][rows, rows]) - np.log(base[rows, cols] / base[rows, rows])
+        y = np.log(shares[d][rows, cols] / shares[d][rows, rows]) - np.log(
+            base[rows, cols] / base[rows, rows]
+        )
         slope = np.linalg.lstsq(log_cost[d][rows, cols][:, None], y, rcond=None)[0][0]
         assert slope == pytest.approx(-shocks.theta[d], rel=1e-4)
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from api.cli import main
 from forecaster import (
     DEFAULT_QUANTILES,
     MODEL_VERSION,
@@ -23,10 +24,10 @@ from forecaster import (
     write_netcdf,
     write_summary_csv,
 )
-from api.cli import main
 
-REQUEST = ForecastRequest(policy=PRESETS["high-level-opening"], horizon_years=6, n_draws=400, seed=3,
-                          block_size=100)
+REQUEST = ForecastRequest(
+    policy=PRESETS["high-level-opening"], horizon_years=6, n_draws=400, seed=3, block_size=100
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +54,15 @@ def test_summary_statistics(forecast: xr.Dataset) -> None:
     np.testing.assert_allclose(summary.nqpf_growth_mcse, growth.std("draw", ddof=1) / math.sqrt(400))
     p = summary.nqpf_growth_prob_above.sel(threshold=0.01)
     np.testing.assert_allclose(p, (growth > 0.01).mean("draw"))
-    np.testing.assert_allclose(summary.nqpf_growth_prob_above_mcse.sel(threshold=0.01),
-                               np.sqrt(p * (1 - p) / 400))
+    np.testing.assert_allclose(
+        summary.nqpf_growth_prob_above_mcse.sel(threshold=0.01), np.sqrt(p * (1 - p) / 400)
+    )
     diff = forecast.nqpf.sel(scenario="policy") - forecast.nqpf.sel(scenario="baseline")
     np.testing.assert_allclose(summary.diff_nqpf_mean, diff.mean("draw"))
     np.testing.assert_allclose(summary.prob_beats_baseline, (diff > 0).mean("draw"))
-    np.testing.assert_allclose(summary.channel_growth_mean.sum("channel"), summary.tfp_growth_mean, atol=1e-12)
+    np.testing.assert_allclose(
+        summary.channel_growth_mean.sum("channel"), summary.tfp_growth_mean, atol=1e-12
+    )
 
 
 def test_common_random_numbers_make_the_difference_less_noisy(forecast: xr.Dataset) -> None:
@@ -81,15 +85,31 @@ def test_files_round_trip(forecast: xr.Dataset, tmp_path: Path) -> None:
 
 
 def test_cli_forecast_writes_table_chart_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["forecast", "--preset", "digital", "--draws", "200", "--horizon", "5",
-                 "--economies", "CHN,USA,EU", "--netcdf", "--out", str(tmp_path)])
+    code = main(
+        [
+            "forecast",
+            "--preset",
+            "digital",
+            "--draws",
+            "200",
+            "--horizon",
+            "5",
+            "--economies",
+            "CHN,USA,EU",
+            "--netcdf",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "CHN" in out and "P(beats)" in out
     assert {p.name for p in tmp_path.iterdir()} == {"summary.csv", "fanchart-CHN.png", "draws.nc"}
 
 
-def test_cli_reports_invalid_input_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_invalid_input_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "policy.json"
     bad.write_text(json.dumps({"digital": {"intensity": 3}}))
     assert main(["forecast", "--policy", str(bad), "--out", str(tmp_path)]) == 2

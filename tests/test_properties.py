@@ -37,9 +37,13 @@ levers = st.builds(
 )
 policies = st.builds(
     PolicyMix,
-    hardware=levers, software=levers, digital=levers, industrial=levers,
-    fragmentation=st.builds(Fragmentation, intensity=st.floats(0, 1), start_year=YEARS,
-                            phase_in_years=st.integers(0, 10)),
+    hardware=levers,
+    software=levers,
+    digital=levers,
+    industrial=levers,
+    fragmentation=st.builds(
+        Fragmentation, intensity=st.floats(0, 1), start_year=YEARS, phase_in_years=st.integers(0, 10)
+    ),
 )
 
 
@@ -68,8 +72,12 @@ def test_each_lever_direct_effect_has_its_documented_sign(
     lever_name: str, intensity: float, phase_in: int, enacting: str, seed: int
 ) -> None:
     """Hardware, software and digital raise the enactor's import share; every lever raises its NQPF."""
-    lever = Lever(intensity=intensity, start_year=CALIBRATION.base_year + 1,
-                  phase_in_years=phase_in, enacting=(enacting,))
+    lever = Lever(
+        intensity=intensity,
+        start_year=CALIBRATION.base_year + 1,
+        phase_in_years=phase_in,
+        enacting=(enacting,),
+    )
     params = build_params(CALIBRATION, PolicyMix(**{lever_name: lever}), horizon_years=HORIZON)
     base = build_params(CALIBRATION, PRESETS["baseline"], horizon_years=HORIZON)
     shocks = draw_shocks(np.random.default_rng(seed), params, 8)

@@ -106,9 +106,7 @@ def test_gravity_regression_recovers_minus_theta() -> None:
     shares = trade_shares(rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, n), cost, theta)
     rows, cols = np.nonzero(~np.eye(n, dtype=bool))
     y = np.log(shares[rows, cols] / shares[rows, rows])
-    design = np.column_stack(
-        [np.log(cost[rows, cols]), np.eye(n)[cols], np.eye(n)[rows][:, 1:]]
-    )
+    design = np.column_stack([np.log(cost[rows, cols]), np.eye(n)[cols], np.eye(n)[rows][:, 1:]])
     slope = np.linalg.lstsq(design, y, rcond=None)[0][0]
     assert slope == pytest.approx(-theta, rel=1e-10)
 
@@ -160,9 +158,7 @@ def test_fan_chart_bands_cover_ninety_percent() -> None:
     """Random walk with drift: 5/95% bands are mu h +- 1.645 s sqrt(h), and they cover 90%."""
     rng = np.random.default_rng(6)
     mu, s, h, m = 0.015, 0.02, 10, 20_000
-    paths = xr.DataArray(
-        np.cumsum(mu + s * rng.standard_normal((m, h)), axis=1), dims=("draw", "year")
-    )
+    paths = xr.DataArray(np.cumsum(mu + s * rng.standard_normal((m, h)), axis=1), dims=("draw", "year"))
     bands = paths.quantile([0.05, 0.95], dim="draw").isel(year=-1).values
     exact = mu * h + np.array([-1.645, 1.645]) * s * math.sqrt(h)
     # Quantile SE = sqrt(q(1-q)/M) / f(x_q) with the normal density at the 5% point.

@@ -112,10 +112,19 @@ def test_shipped_calibration_has_sources_for_every_number(calibration: Calibrati
 @pytest.mark.parametrize(
     ("mutate", "economy", "field", "words"),
     [
-        (lambda d: d["economies"]["CHN"]["rd_intensity"].update(value=0.5), "CHN", "rd_intensity", "(0.0, 0.1)"),
+        (
+            lambda d: d["economies"]["CHN"]["rd_intensity"].update(value=0.5),
+            "CHN",
+            "rd_intensity",
+            "(0.0, 0.1)",
+        ),
         (lambda d: d["economies"]["USA"].pop("talent"), "USA", "talent", "missing"),
-        (lambda d: d["economies"]["EU"]["digital_restrictiveness"].update(value="x"), "EU",
-         "digital_restrictiveness", "finite number"),
+        (
+            lambda d: d["economies"]["EU"]["digital_restrictiveness"].update(value="x"),
+            "EU",
+            "digital_restrictiveness",
+            "finite number",
+        ),
         (lambda d: d["economies"]["JPN"]["gdp_ppp"].pop("source"), "JPN", "gdp_ppp", "missing keys"),
         (lambda d: d["economies"]["KOR"].update(bloc="north"), "KOR", "bloc", "must be one of"),
         (lambda d: d["economies"]["IND"].update(colour={}), "IND", "colour", "unknown field"),

@@ -1,0 +1,70 @@
+"""Ray execution on a real local Ray (one instance for the session)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+
+import pytest
+import ray
+import xarray as xr
+
+from cluster import RayExecutor, RaySettings, connect, group_blocks, readiness
+from forecaster import PRESETS, Calibration, CancelledError, ForecastRequest, plan_blocks, run_forecast
+
+REQUEST = ForecastRequest(
+    policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=1_200, seed=5, block_size=100
+)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    connect(RaySettings(num_cpus=2))
+    yield
+    ray.shutdown()
+
+
+def test_readiness_reports_cpus(ray_cluster: None) -> None:
+    status = readiness()
+    assert status["ready"] is True and status["cpus"] == 2
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 2, 8])
+def test_ray_equals_serial_bit_for_bit(
+    ray_cluster: None, calibration: Calibration, max_in_flight: int
+) -> None:
+    serial = run_forecast(REQUEST, calibration)
+    progress: list[tuple[int, int]] = []
+    on_ray = run_forecast(
+        REQUEST,
+        calibration,
+        executor=RayExecutor(max_in_flight),
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
+    xr.testing.assert_identical(serial, on_ray)
+    assert progress[-1] == (12, 12)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+
+
+def test_groups_are_coarse_and_cover_blocks_in_order() -> None:
+    blocks = plan_blocks(10_000, seed=0, block_size=100)
+    groups = group_blocks(blocks, horizon_years=30)
+    assert all(sum(b.size for b in g) * 30 >= 15_000 for g in groups[:-1])
+    assert [b.index for g in groups for b in g] == list(range(100))
+
+
+def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None, calibration: Calibration) -> None:
+    big = dataclasses.replace(REQUEST, n_draws=40_000, horizon_years=30, block_size=1_000)
+    calls = {"n": 0}
+
+    def cancel_soon() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(CancelledError):
+        run_forecast(big, calibration, executor=RayExecutor(), should_cancel=cancel_soon)
+    deadline = time.monotonic() + 30
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) == 2
