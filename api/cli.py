@@ -13,8 +13,10 @@ from tqdm import tqdm
 from forecaster import (
     DEFAULT_QUANTILES,
     PRESETS,
+    Executor,
     ForecasterError,
     ForecastRequest,
+    SerialExecutor,
     fan_chart,
     load_calibration,
     policy_from_dict,
@@ -33,8 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("forecast", help="run one forecast and write its outputs")
     source = run.add_mutually_exclusive_group()
-    source.add_argument("--preset", default="high-level-opening", choices=sorted(PRESETS),
-                        help="named policy mix (default: %(default)s)")
+    source.add_argument(
+        "--preset",
+        default="high-level-opening",
+        choices=sorted(PRESETS),
+        help="named policy mix (default: %(default)s)",
+    )
     source.add_argument("--policy", type=Path, help="JSON file with a policy mix")
     run.add_argument("--economies", default="", help="comma-separated codes (default: all)")
     run.add_argument("--horizon", type=int, default=30, help="years (default: %(default)s)")
@@ -42,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
     run.add_argument("--no-baseline", action="store_true", help="skip the baseline comparison")
+    run.add_argument(
+        "--executor",
+        choices=("serial", "ray"),
+        default="serial",
+        help="where blocks run: this process, or Ray (an embedded local Ray unless "
+        "FORECASTER_RAY_ADDRESS or RAY_ADDRESS names a cluster)",
+    )
     run.add_argument("--chart-economy", default="CHN", help="economy of the fan chart")
     run.add_argument("--netcdf", action="store_true", help="also write every draw to netCDF")
     run.add_argument("--out", type=Path, default=Path("data/forecast"), help="output directory")
@@ -58,8 +71,13 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     for row in rows:
         line = f"{row['economy']!s:<8}" + "".join(
             f"{100 * float(row[key]):>8.2f}"  # type: ignore[arg-type]
-            for key in ("nqpf_growth_p5", "nqpf_growth_p50", "nqpf_growth_p95",
-                        "nqpf_growth_mean", "nqpf_growth_mcse")
+            for key in (
+                "nqpf_growth_p5",
+                "nqpf_growth_p50",
+                "nqpf_growth_p95",
+                "nqpf_growth_mean",
+                "nqpf_growth_mcse",
+            )
         )
         if with_baseline:
             line += f"{float(row['nqpf_vs_baseline_mean']):>+9.4f}"  # type: ignore[arg-type]
@@ -76,9 +94,19 @@ def forecast(args: argparse.Namespace) -> int:
         policy = PRESETS[args.preset]
     economies = tuple(code for code in args.economies.split(",") if code)
     request = ForecastRequest(
-        policy=policy, economies=economies, horizon_years=args.horizon, n_draws=args.draws,
-        seed=args.seed, compare_to_baseline=not args.no_baseline,
+        policy=policy,
+        economies=economies,
+        horizon_years=args.horizon,
+        n_draws=args.draws,
+        seed=args.seed,
+        compare_to_baseline=not args.no_baseline,
     )
+    executor: Executor = SerialExecutor()
+    if args.executor == "ray":
+        from cluster import RayExecutor, RaySettings, connect  # Ray only when asked for
+
+        connect(RaySettings.from_env())
+        executor = RayExecutor()
     with tqdm(total=1, unit="block", desc=f"forecast {policy.name}", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -86,7 +114,7 @@ def forecast(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
-        ds = run_forecast(request, calibration, on_progress=progress)
+        ds = run_forecast(request, calibration, executor=executor, on_progress=progress)
     summary = summarize(ds, DEFAULT_QUANTILES)
     _print_table(headline_table(summary))
     out: Path = args.out

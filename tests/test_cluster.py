@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import ray
 import xarray as xr
 
+from api.cli import main
 from cluster import RayExecutor, RaySettings, connect, group_blocks, readiness
 from forecaster import PRESETS, Calibration, CancelledError, ForecastRequest, plan_blocks, run_forecast
 
@@ -68,3 +70,12 @@ def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None, calibration
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ray.available_resources().get("CPU", 0) == 2
+
+
+def test_cli_runs_on_ray(ray_cluster: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["forecast", "--preset", "software", "--draws", "300", "--horizon", "4", "--out", str(tmp_path)]
+    assert main([*args, "--executor", "ray"]) == 0
+    on_ray = capsys.readouterr().out
+    assert main([*args, "--executor", "serial", "--out", str(tmp_path / "serial")]) == 0
+    serial = capsys.readouterr().out
+    assert on_ray.splitlines()[:14] == serial.splitlines()[:14]  # identical tables
