@@ -31,7 +31,8 @@ FIELDS: dict[str, tuple[float, float, bool, bool, str]] = {
     "tfp_growth": (-0.05, 0.1, True, True, "trend annual TFP growth"),
     "trade_openness": (0.0, 3.0, False, False, "(exports + imports) / GDP"),
     "fdi_openness": (0.0, 1.0, True, False, "FDI inflows / GDP"),
-    "digital_restrictiveness": (0.0, 1.0, True, True, "Digital STRI, 0 open to 1 closed"),
+    # A fully closed regime (1) would leave no data links to scale; below 1 is required.
+    "digital_restrictiveness": (0.0, 1.0, True, False, "Digital STRI, 0 open to 1 closed"),
     "talent": (0.0, 1.0, False, False, "share of adults 25-64 with tertiary education"),
     "latitude": (-90.0, 90.0, True, True, "economic centre, degrees"),
     "longitude": (-180.0, 180.0, True, True, "economic centre, degrees"),

@@ -15,11 +15,12 @@ the destination/learner and ``i`` the source/teacher):
    .. math::
        \frac{\Delta\lambda_n}{\lambda_n} = \theta(1-\phi)g_n\frac{R_n(t)}{R_n(0)}
        \frac{\lambda_n(0)}{\lambda_n(t)} e^{x_n} L_n
-       + \theta\nu_n\Gamma(1-\beta)\sum_i s_{ni}^{1-\beta}
+       + \theta\nu_n(1 + 0.1\,a_s E^s_n)\Gamma(1-\beta)\sum_i s_{ni}^{1-\beta}
        \left(\frac{\lambda_i}{\lambda_n}\right)^{\beta}
 
-   with AR(1) research productivity :math:`x_n` and idea lumpiness
-   :math:`L_n`, and log TFP :math:`=\ln\lambda/\theta` plus a correlated
+   with AR(1) research productivity :math:`x_n`, idea lumpiness :math:`L_n`,
+   the software lever's diffusion boost for enacting economies
+   :math:`E^s_n`, and log TFP :math:`=\ln\lambda/\theta` plus a correlated
    residual shock.
 
 The full model, with every parameter's source, is in ``docs/model.md``.
@@ -64,7 +65,7 @@ class Paths:
     nqpf_growth : ndarray, shape (D, T, N)
         Annual log growth of the NQPF index.
     import_share : ndarray, shape (D, T, N)
-        Share of absorption bought abroad, :math:`1 - \\pi_{nn}`.
+        Share of absorption bought abroad, :math:`1 - \pi_{nn}`.
     """
 
     tfp: FloatArray
@@ -239,7 +240,8 @@ def simulate(params: ModelParams, shocks: Shocks) -> Paths:
         shock = priors.macro_volatility * shocks.macro[:, t]
         log_tfp = log_tfp + knowledge_growth + shock
 
-        share = knowledge_growth / total
+        # Attribute growth to channels in proportion to their flows (0 where nothing flows).
+        share = knowledge_growth / np.where(total > 0, total, 1.0)
         channels = np.concatenate(
             [(own * share)[:, :, None], diffusion * share[:, :, None], shock[:, :, None]], axis=-1
         )

@@ -63,9 +63,10 @@ class Priors:
         across economies (assumption, order of PWT TFP-growth volatility).
     fragmentation_hazard, fragmentation_jump_mean : float
         Fragmentation events arrive at 0.05 per year; each raises between-bloc
-        log trade costs by an exponential jump of mean 0.02 (assumption, sized
-        so that one event is about a quarter of the OECD-WTO full-fragmentation
-        export loss).
+        log trade costs by an exponential jump of mean 0.02 (assumption; at the
+        mean theta one mean-size event cuts between-bloc trade relative to home
+        by about 9%, the order of the OECD-WTO (2025) -8.5% export loss of full
+        data fragmentation).
     ideas_per_year : float
         Expected major ideas a year in the largest research economy; others
         in proportion to research spending (Poisson lumpiness; assumption).
@@ -423,10 +424,16 @@ def build_params(
     ])
 
     research_spend = cal["rd_intensity"] * size
-    tfp0 = np.exp(log_tfp0)
     rd0 = cal["rd_intensity"]
     talent0 = cal["talent"]
-    nqpf_base = np.array([tfp0.mean(), rd0.mean(), (1 - stri0).mean(), talent0.mean()])
+    # Fixed base: the base-year mean over the whole calibration, not over the economies of
+    # this request, so an economy's NQPF level does not depend on which others are simulated.
+    nqpf_base = np.array([
+        calibration["tfp_level"].mean(),
+        calibration["rd_intensity"].mean(),
+        (1 - calibration["digital_restrictiveness"]).mean(),
+        calibration["talent"].mean(),
+    ])
     weights = np.asarray(assumptions.nqpf_weights)
     if not math.isclose(weights.sum(), 1.0) or not math.isclose(omega.sum(), 1.0):
         raise RequestError("assumptions", "NQPF and channel weights must each sum to 1")

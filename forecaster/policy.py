@@ -58,9 +58,11 @@ class Fragmentation:
     ----------
     intensity : float
         Share of the full fragmentation shock, in [0, 1]. At 1, between-bloc
-        trade costs rise by the FTA-equivalent ``ln 2 / theta`` (halving
-        between-bloc trade in partial equilibrium) and digital restrictiveness
-        rises by 0.3 everywhere.
+        trade costs rise by the FTA-equivalent ``ln 2 / theta`` (on its own
+        halving between-bloc trade in partial equilibrium) and digital
+        restrictiveness rises by 0.3 everywhere, which adds a further digital
+        trade cost. Blocs are west, east and nonaligned (calibration field
+        ``bloc``); costs rise between any two different blocs.
     start_year, phase_in_years : int
         As for :class:`Lever`.
     """

@@ -21,6 +21,7 @@ from forecaster import (
     Lever,
     PolicyMix,
     build_params,
+    calibration_from_dict,
     draw_shocks,
     neutral_shocks,
     plan_blocks,
@@ -199,3 +200,32 @@ def test_base_year_growth_matches_calibration_targets(calibration: Calibration) 
     # log1p and the one-year research step make it slightly lower than the target.
     np.testing.assert_allclose(first, params.tfp_growth, rtol=0.1)
     assert math.isclose(params.own_rate.sum() / params.tfp_growth.sum(), 0.5)
+
+
+def test_nqpf_level_does_not_depend_on_which_economies_are_simulated(calibration: Calibration) -> None:
+    everyone = build_params(calibration, PRESETS["baseline"], horizon_years=3)
+    pair = build_params(calibration, PRESETS["baseline"], economies=["CHN", "USA"], horizon_years=3)
+    np.testing.assert_array_equal(everyone.nqpf_base, pair.nqpf_base)
+    first = simulate(everyone, neutral_shocks(everyone)).nqpf[0, 0, everyone.economies.index("USA")]
+    # The USA's own components are the same; its TFP path differs only through diffusion.
+    assert first == pytest.approx(simulate(pair, neutral_shocks(pair)).nqpf[0, 0, 1], rel=1e-3)
+
+
+def test_zero_trend_growth_gives_finite_channels(calibration: Calibration) -> None:
+    data = {
+        "name": "flat",
+        "version": "1",
+        "base_year": 2023,
+        "economies": {code: dict(calibration.sources[code]) for code in ("CHN", "USA")},
+    }
+    for code in ("CHN", "USA"):
+        data["economies"][code]["tfp_growth"] = {**data["economies"][code]["tfp_growth"], "value": 0.0}
+        data["economies"][code]["research_growth"] = {
+            **data["economies"][code]["research_growth"],
+            "value": 0.0,
+        }
+    flat = calibration_from_dict(data)
+    params = build_params(flat, PRESETS["baseline"], horizon_years=3)
+    paths = simulate(params, draw_shocks(np.random.default_rng(0), params, 5))
+    assert np.isfinite(paths.channel_growth).all()
+    np.testing.assert_allclose(paths.channel_growth.sum(-1), paths.tfp_growth, atol=1e-15)

@@ -126,6 +126,12 @@ def test_shipped_calibration_has_sources_for_every_number(calibration: Calibrati
             "finite number",
         ),
         (lambda d: d["economies"]["JPN"]["gdp_ppp"].pop("source"), "JPN", "gdp_ppp", "missing keys"),
+        (
+            lambda d: d["economies"]["CHN"]["digital_restrictiveness"].update(value=1.0),
+            "CHN",
+            "digital_restrictiveness",
+            "[0.0, 1.0)",
+        ),
         (lambda d: d["economies"]["KOR"].update(bloc="north"), "KOR", "bloc", "must be one of"),
         (lambda d: d["economies"]["IND"].update(colour={}), "IND", "colour", "unknown field"),
     ],
