@@ -1,4 +1,8 @@
-"""Command line: ``forecaster forecast ...`` runs one forecast and writes its files."""
+"""Command line: ``forecaster forecast`` runs one forecast; ``forecaster batch`` runs a file of scenarios.
+
+Exit codes: 0 success; 2 invalid input, nothing run (the message names the
+field); 3 a batch ran but at least one scenario failed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from api.batch import EXIT_INVALID, EXIT_OK, load_batch, run_batch
 from forecaster import (
     DEFAULT_QUANTILES,
     PRESETS,
@@ -26,8 +31,6 @@ from forecaster import (
     write_summary_csv,
 )
 from forecaster.summary import headline_table
-
-EXIT_OK, EXIT_INVALID = 0, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,7 +61,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--chart-economy", default="CHN", help="economy of the fan chart")
     run.add_argument("--netcdf", action="store_true", help="also write every draw to netCDF")
     run.add_argument("--out", type=Path, default=Path("data/forecast"), help="output directory")
+    batch = commands.add_parser("batch", help="run every scenario of a YAML or JSON file")
+    batch.add_argument("file", type=Path, help="batch file (see api/batch.py for the format)")
+    batch.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
+    batch.add_argument("--out", type=Path, default=Path("data/batch"), help="output directory")
+    _executor_option(batch)
     return parser
+
+
+def _executor_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=("serial", "ray"),
+        default="serial",
+        help="where blocks run: this process, or Ray (an embedded local Ray unless "
+        "FORECASTER_RAY_ADDRESS or RAY_ADDRESS names a cluster)",
+    )
+
+
+def _executor(choice: str) -> Executor:
+    if choice == "ray":
+        from cluster import RayExecutor, RaySettings, connect  # Ray only when asked for
+
+        connect(RaySettings.from_env())
+        return RayExecutor()
+    return SerialExecutor()
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:
@@ -101,12 +128,7 @@ def forecast(args: argparse.Namespace) -> int:
         seed=args.seed,
         compare_to_baseline=not args.no_baseline,
     )
-    executor: Executor = SerialExecutor()
-    if args.executor == "ray":
-        from cluster import RayExecutor, RaySettings, connect  # Ray only when asked for
-
-        connect(RaySettings.from_env())
-        executor = RayExecutor()
+    executor = _executor(args.executor)
     with tqdm(total=1, unit="block", desc=f"forecast {policy.name}", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -128,14 +150,30 @@ def forecast(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``forecaster`` command; returns the exit code.
+def batch(args: argparse.Namespace) -> int:
+    """Run the ``batch`` command: validate the whole file, then run what is not yet done."""
+    calibration = load_calibration(args.calibration)
+    scenarios = load_batch(args.file, calibration)  # raises before anything runs
+    executor = _executor(args.executor)
+    with tqdm(total=len(scenarios), unit="scenario", desc="batch", file=sys.stderr) as bar:
+        done: set[str] = set()
 
-    Exit codes: 0 success, 2 invalid input (the message names the field).
-    """
+        def progress(name: str, finished_blocks: int, total: int) -> None:
+            bar.set_postfix_str(f"{name} {finished_blocks}/{total} blocks")
+            if finished_blocks == total and name not in done:
+                done.add(name)
+                bar.update(1)
+
+        code = run_batch(scenarios, args.out, calibration, executor, progress)
+    print(f"wrote {args.out / 'summary.csv'} ({len(scenarios)} scenarios)")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``forecaster`` command; returns the exit code (see module docstring)."""
     args = _parser().parse_args(argv)
     try:
-        return forecast(args)
+        return batch(args) if args.command == "batch" else forecast(args)
     except (ForecasterError, OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID

@@ -1,0 +1,199 @@
+"""Batch forecast jobs: many scenarios from one YAML or JSON file.
+
+File format::
+
+    defaults:            # optional, applied to every scenario
+      draws: 10000
+      horizon_years: 30
+      seed: 1
+    scenarios:
+      - name: opening
+        policy: high-level-opening
+      - name: asean-digital
+        policy: {digital: {intensity: 0.8, enacting: [ASEAN]}}
+        economies: [CHN, USA, EU, ASEAN]
+
+The whole file is validated before anything runs. Each scenario writes
+``NAME.nc`` (every draw) and ``NAME.done.json`` (request, calibration hash,
+SHA-256 of the netCDF, headline rows); ``summary.csv`` collects the headline
+rows of all scenarios. A rerun skips scenarios whose outputs verify against
+their manifest and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from api.schema import request_from_dict
+from forecaster import (
+    Calibration,
+    Executor,
+    ForecasterError,
+    ForecastRequest,
+    PolicyError,
+    RequestError,
+    run_forecast,
+    summarize,
+    write_netcdf,
+)
+from forecaster.simulation import make_job
+from forecaster.summary import headline_table
+
+#: Exit codes of ``forecaster batch``.
+EXIT_OK, EXIT_INVALID, EXIT_SCENARIO_FAILED = 0, 2, 3
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_SCENARIOS = 1000
+
+
+class BatchFileError(ForecasterError):
+    """A batch file is invalid; ``problems`` lists every problem found, each naming the scenario and field."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} problem(s), nothing was run:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One named scenario of a batch file."""
+
+    name: str
+    request: ForecastRequest
+
+
+def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
+    """Parse and validate a whole batch file, including economies against ``calibration``.
+
+    Raises
+    ------
+    BatchFileError
+        Listing every invalid scenario and field; nothing has run.
+    """
+    try:
+        data = yaml.safe_load(path.read_text())  # JSON is YAML; safe_load builds plain data only
+    except (OSError, yaml.YAMLError) as error:
+        raise BatchFileError(path, [f"cannot read the file: {error}"]) from None
+    if not isinstance(data, Mapping) or set(data) - {"defaults", "scenarios"}:
+        raise BatchFileError(path, ["the file must be an object with 'scenarios' (and optional 'defaults')"])
+    defaults = data.get("defaults") or {}
+    scenarios = data.get("scenarios")
+    if not isinstance(defaults, Mapping):
+        raise BatchFileError(path, ["defaults: must be an object"])
+    if not isinstance(scenarios, list) or not 1 <= len(scenarios) <= MAX_SCENARIOS:
+        raise BatchFileError(path, [f"scenarios: must be a list of 1 to {MAX_SCENARIOS} scenarios"])
+    problems: list[str] = []
+    loaded: list[Scenario] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(scenarios):
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        label = f"scenarios[{index}]" + (f" ({name})" if isinstance(name, str) else "")
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            problems.append(f"{label}.name: must be 1-64 letters, digits, '_', '-' or '.', got {name!r}")
+            continue
+        if name in seen:
+            problems.append(f"{label}.name: used by an earlier scenario")
+            continue
+        seen.add(name)
+        fields = {key: value for key, value in entry.items() if key != "name"}
+        try:
+            request = request_from_dict({**defaults, **fields}, where=label)
+            make_job(request, calibration)  # economies and lever economies, horizon vs start years
+            loaded.append(Scenario(name, request))
+        except (RequestError, PolicyError) as error:
+            problems.append(f"{label}.{error}" if not str(error).startswith(label) else str(error))
+    if problems:
+        raise BatchFileError(path, problems)
+    return loaded
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest(out: Path, scenario: Scenario) -> Path:
+    return out / f"{scenario.name}.done.json"
+
+
+def finished(out: Path, scenario: Scenario, calibration: Calibration) -> dict[str, Any] | None:
+    """Return the manifest if the scenario's outputs exist and verify, else None.
+
+    Verified means: same request and calibration, and the netCDF's SHA-256
+    matches the one recorded when it was written.
+    """
+    try:
+        manifest = json.loads(_manifest(out, scenario).read_text())
+        ok = (
+            manifest["request"] == scenario.request.to_json()
+            and manifest["calibration_sha256"] == calibration.digest
+            and manifest["netcdf_sha256"] == _sha256(out / f"{scenario.name}.nc")
+        )
+    except (OSError, ValueError, KeyError):
+        return None
+    return manifest if ok else None
+
+
+def run_batch(
+    scenarios: list[Scenario],
+    out: Path,
+    calibration: Calibration,
+    executor: Executor,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> int:
+    """Run every scenario not already finished; return the exit code.
+
+    A failing scenario is reported on stderr and does not stop the others.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, object]] = []
+    failed = []
+    for scenario in scenarios:
+        manifest = finished(out, scenario, calibration)
+        if manifest is None:
+            try:
+                manifest = _run_one(scenario, out, calibration, executor, on_progress)
+            except ForecasterError as error:
+                failed.append(scenario.name)
+                print(f"scenario {scenario.name} failed: {error}", file=sys.stderr)
+                continue
+        elif on_progress is not None:
+            on_progress(scenario.name, 1, 1)
+        rows.extend({"scenario": scenario.name, **row} for row in manifest["headline"])
+    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
+    return EXIT_SCENARIO_FAILED if failed else EXIT_OK
+
+
+def _run_one(
+    scenario: Scenario,
+    out: Path,
+    calibration: Calibration,
+    executor: Executor,
+    on_progress: Callable[[str, int, int], None] | None,
+) -> dict[str, Any]:
+    progress = None if on_progress is None else (lambda d, t: on_progress(scenario.name, d, t))
+    ds = run_forecast(scenario.request, calibration, executor=executor, on_progress=progress)
+    partial = out / f".{scenario.name}.nc.partial"
+    write_netcdf(ds, partial)
+    final = out / f"{scenario.name}.nc"
+    partial.replace(final)  # atomic: a netCDF under its final name is always complete
+    manifest = {
+        "request": scenario.request.to_json(),
+        "calibration_sha256": calibration.digest,
+        "netcdf_sha256": _sha256(final),
+        "headline": headline_table(summarize(ds)),
+    }
+    _manifest(out, scenario).write_text(json.dumps(manifest, indent=1))
+    return manifest
