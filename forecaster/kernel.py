@@ -171,10 +171,14 @@ def simulate(params: ModelParams, shocks: Shocks) -> Paths:
     own_scale = theta[:, None] * params.own_rate
     diffusion_scale = (theta * gamma_function(1.0 - beta))[:, None] * params.diffusion_rate
     minus_beta = (-beta[:, None, None]).astype(BILATERAL)
+    # Factor links f0 (1 + a L) have row sums 1 + a (f0 L) 1, so they normalise in closed form.
     factor_shares = params.factor_shares.astype(BILATERAL)
-    industrial_links = params.industrial_links.astype(BILATERAL)
+    factor_boost = (params.factor_shares * params.industrial_links).astype(BILATERAL)
+    factor_boost_total = factor_boost.sum(axis=1)
+    # Data links g0 (1 + P (o_n o_i - 1)) = g0 (1 - P) + g0 P o_n o_i.
     digital_shares = params.digital_shares.astype(BILATERAL)
-    digital_pairs = params.digital_pairs.astype(BILATERAL)
+    data_fixed = (params.digital_shares * (1.0 - params.digital_pairs)).astype(BILATERAL)
+    data_opened = (params.digital_shares * params.digital_pairs).astype(BILATERAL)
     border = border.astype(BILATERAL)
     insight_weight = (theta * beta)[:, None]
     stri0 = params.digital_stri0
@@ -194,19 +198,27 @@ def simulate(params: ModelParams, shocks: Shocks) -> Paths:
         goods = goods_shares(params, log_cost, theta)
 
         # Factor channel: FDI and talent links with partners rise with the industrial lever.
-        factors = normalize_sources(
-            factor_shares * (1 + industrial[:, :, None].astype(BILATERAL) * industrial_links)
-        )
+        # Channels whose measure is inactive this year keep their base-year shares.
+        if industrial.any():
+            factors = (factor_shares + industrial[:, :, None].astype(BILATERAL) * factor_boost) / (
+                1 + industrial.astype(BILATERAL) * factor_boost_total
+            )[:, :, None]
+        else:
+            factors = np.broadcast_to(factor_shares, goods.shape)
 
         # Data channel: links scale with (1 - STRI_n)(1 - STRI_i); the digital lever opens
         # enacting-partner pairs, fragmentation tightens every economy's regime.
         stri_lever = stri0 - digital * params.digital_gap
         stri = np.clip(stri_lever + a.fragmentation_stri_rise * fragmentation, 0.0, 1.0)
-        opening = ((1.0 - stri_lever) / (1.0 - stri0)).astype(BILATERAL)
-        closing = ((1.0 - stri) / (1.0 - stri_lever)).astype(BILATERAL)
-        data_links = 1 + digital_pairs * (opening[:, :, None] * opening[:, None, :] - 1)
-        data_links *= 1 + border * (closing[:, :, None] * closing[:, None, :] - 1)
-        data = normalize_sources(digital_shares * data_links)
+        if digital.any() or fragmentation.any():
+            opening = ((1.0 - stri_lever) / (1.0 - stri0)).astype(BILATERAL)
+            data_links = data_fixed + data_opened * (opening[:, :, None] * opening[:, None, :])
+            if fragmentation.any():
+                closing = ((1.0 - stri) / (1.0 - stri_lever)).astype(BILATERAL)
+                data_links *= 1 + border * (closing[:, :, None] * closing[:, None, :] - 1)
+            data = normalize_sources(data_links)
+        else:
+            data = np.broadcast_to(digital_shares, goods.shape)
 
         # Buera-Oberfield diffusion: nu Gamma(1-b) sum_i s^(1-b) (lam_i/lam_n)^b, split by
         # channel in proportion to each channel's part of the sourcing weight s.
@@ -217,8 +229,7 @@ def simulate(params: ModelParams, shocks: Shocks) -> Paths:
         # s^(1-b) / s = s^(-b), as exp(-b ln s): faster than np.power.
         per_unit = np.exp(minus_beta * np.log(sourcing)) * insight[:, None, :].astype(BILATERAL)
         flows = np.stack(
-            [w * np.einsum("dni,dni->dn", x, per_unit, dtype=np.float64) for w, x in
-             zip(omega, channel_shares, strict=True)],
+            [w * np.einsum("dni,dni->dn", x, per_unit) for w, x in zip(omega, channel_shares, strict=True)],
             axis=-1,
         ) / insight[:, :, None]
         software_boost = 1.0 + (
