@@ -28,6 +28,9 @@ DEFAULT_BLOCK_SIZE = 1000
 #: Upper bound on draws for one request (larger work is refused before it runs).
 MAX_DRAWS = 1_000_000
 MAX_HORIZON_YEARS = 100
+#: Most draw x year x economy cells a forecast may keep per draw (about 5 GB with every
+#: variable, channel and the baseline): 100,000 draws x 30 years x 12 economies.
+MAX_CELLS = 36_000_000
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -185,8 +188,23 @@ def make_job(
     calibration: Calibration,
     assumptions: Assumptions = DEFAULT_ASSUMPTIONS,
 ) -> BlockJob:
-    """Build the parameters of a request (policy and, if asked, baseline)."""
+    """Build the parameters of a request (policy and, if asked, baseline).
+
+    Raises
+    ------
+    RequestError
+        If the request would keep more than :data:`MAX_CELLS` per-draw cells.
+    """
     economies = request.economies or None
+    n_economies = len(request.economies or calibration.economies)
+    cells = request.n_draws * request.horizon_years * n_economies
+    if cells > MAX_CELLS:
+        raise RequestError(
+            "n_draws",
+            f"{request.n_draws} draws x {request.horizon_years} years x {n_economies} economies = "
+            f"{cells:,} cells exceeds the limit of {MAX_CELLS:,} kept per draw "
+            f"(e.g. 100,000 draws x 30 years x 12 economies)",
+        )
     policy = build_params(
         calibration, request.policy, economies=economies,
         horizon_years=request.horizon_years, assumptions=assumptions,

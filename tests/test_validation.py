@@ -20,7 +20,9 @@ from forecaster import (
     calibration_from_dict,
     load_calibration,
     policy_from_dict,
+    run_forecast,
 )
+from forecaster.simulation import make_job
 
 
 @pytest.mark.parametrize(
@@ -155,3 +157,11 @@ def test_user_calibration_file(tmp_path: Any) -> None:
     assert mine.digest != load_calibration().digest
     with pytest.raises(CalibrationError, match="cannot read"):
         load_calibration(tmp_path / "missing.json")
+
+
+def test_oversized_work_is_refused_before_it_runs(calibration: Calibration) -> None:
+    request = ForecastRequest(n_draws=200_000, horizon_years=30)
+    with pytest.raises(RequestError, match=r"n_draws: 200000 draws x 30 years x 12 economies"):
+        run_forecast(request, calibration, should_cancel=lambda: pytest.fail("work started"))
+    fits = ForecastRequest(n_draws=200_000, horizon_years=30, economies=("CHN", "USA", "EU", "JPN", "KOR"))
+    assert make_job(fits, calibration).policy.n_economies == 5
