@@ -107,10 +107,15 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
         fields = {key: value for key, value in entry.items() if key != "name"}
         try:
             request = request_from_dict({**defaults, **fields}, where=label)
+        except RequestError as error:
+            problems.append(str(error))
+            continue
+        try:
             make_job(request, calibration)  # economies and lever economies, horizon vs start years
-            loaded.append(Scenario(name, request))
         except (RequestError, PolicyError) as error:
-            problems.append(f"{label}.{error}" if not str(error).startswith(label) else str(error))
+            problems.append(f"{label}.{error}")
+            continue
+        loaded.append(Scenario(name, request))
     if problems:
         raise BatchFileError(path, problems)
     return loaded

@@ -50,7 +50,7 @@ def request_from_dict(data: Any, where: str = "request") -> ForecastRequest:
             try:
                 kwargs["policy"] = policy_from_dict(policy_data, path=f"{where}.policy")
             except PolicyError as error:
-                raise RequestError(error.field, str(error).split(": ", 1)[1]) from None
+                raise RequestError(error.field, error.message) from None
         elif key == "economies":
             if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
                 raise RequestError(f"{where}.economies", f"must be a list of economy codes, got {value!r}")
@@ -67,4 +67,4 @@ def request_from_dict(data: Any, where: str = "request") -> ForecastRequest:
         return ForecastRequest(**kwargs)
     except RequestError as error:
         name = next((k for k, v in REQUEST_FIELDS.items() if v == error.field), error.field)
-        raise RequestError(f"{where}.{name}", str(error).split(": ", 1)[1]) from None
+        raise RequestError(f"{where}.{name}", error.message) from None
