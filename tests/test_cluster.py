@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,12 @@ import ray
 import xarray as xr
 
 from api.cli import main
-from cluster import RayExecutor, RaySettings, connect, group_blocks, readiness
+from cluster import RayExecutor, group_blocks, readiness
 from forecaster import PRESETS, Calibration, CancelledError, ForecastRequest, plan_blocks, run_forecast
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=1_200, seed=5, block_size=100
 )
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    connect(RaySettings(num_cpus=2))
-    yield
-    ray.shutdown()
 
 
 def test_readiness_reports_cpus(ray_cluster: None) -> None:
