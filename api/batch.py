@@ -42,8 +42,7 @@ from forecaster import (
     ForecastRequest,
     PolicyError,
     RequestError,
-    run_forecast,
-    summarize,
+    forecast,
     write_netcdf,
 )
 from forecaster.simulation import make_job
@@ -189,16 +188,16 @@ def _run_one(
     on_progress: Callable[[str, int, int], None] | None,
 ) -> dict[str, Any]:
     progress = None if on_progress is None else (lambda d, t: on_progress(scenario.name, d, t))
-    ds = run_forecast(scenario.request, calibration, executor=executor, on_progress=progress)
+    result = forecast(scenario.request, calibration, executor=executor, on_progress=progress)
     partial = out / f".{scenario.name}.nc.partial"
-    write_netcdf(ds, partial)
+    write_netcdf(result.draws, partial)
     final = out / f"{scenario.name}.nc"
     partial.replace(final)  # atomic: a netCDF under its final name is always complete
     manifest = {
         "request": scenario.request.to_json(),
         "calibration_sha256": calibration.digest,
         "netcdf_sha256": _sha256(final),
-        "headline": headline_table(summarize(ds)),
+        "headline": headline_table(result.summary),
     }
     _manifest(out, scenario).write_text(json.dumps(manifest, indent=1))
     return manifest

@@ -16,17 +16,15 @@ from tqdm import tqdm
 
 from api.batch import EXIT_INVALID, EXIT_OK, load_batch, run_batch
 from forecaster import (
-    DEFAULT_QUANTILES,
     PRESETS,
     Executor,
     ForecasterError,
     ForecastRequest,
     SerialExecutor,
     fan_chart,
+    forecast,
     load_calibration,
     policy_from_dict,
-    run_forecast,
-    summarize,
     write_netcdf,
     write_summary_csv,
 )
@@ -51,13 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
     run.add_argument("--no-baseline", action="store_true", help="skip the baseline comparison")
-    run.add_argument(
-        "--executor",
-        choices=("serial", "ray"),
-        default="serial",
-        help="where blocks run: this process, or Ray (an embedded local Ray unless "
-        "FORECASTER_RAY_ADDRESS or RAY_ADDRESS names a cluster)",
-    )
+    _executor_option(run)
     run.add_argument("--chart-economy", default="CHN", help="economy of the fan chart")
     run.add_argument("--netcdf", action="store_true", help="also write every draw to netCDF")
     run.add_argument("--out", type=Path, default=Path("data/forecast"), help="output directory")
@@ -112,7 +104,7 @@ def _print_table(rows: list[dict[str, object]]) -> None:
         print(line)
 
 
-def forecast(args: argparse.Namespace) -> int:
+def forecast_command(args: argparse.Namespace) -> int:
     """Run the ``forecast`` command."""
     calibration = load_calibration(args.calibration)
     if args.policy is not None:
@@ -136,15 +128,15 @@ def forecast(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
-        ds = run_forecast(request, calibration, executor=executor, on_progress=progress)
-    summary = summarize(ds, DEFAULT_QUANTILES)
+        result = forecast(request, calibration, executor=executor, on_progress=progress)
+    summary = result.summary
     _print_table(headline_table(summary))
     out: Path = args.out
     written = [write_summary_csv(summary, out / "summary.csv")]
-    economy = args.chart_economy if args.chart_economy in ds.economy.values else str(ds.economy[0])
-    written.append(fan_chart(ds, economy, out / f"fanchart-{economy}.png"))
+    economy = args.chart_economy if args.chart_economy in summary.economy.values else str(summary.economy[0])
+    written.append(fan_chart(summary, economy, out / f"fanchart-{economy}.png"))
     if args.netcdf:
-        written.append(write_netcdf(ds, out / "draws.nc"))
+        written.append(write_netcdf(result.draws, out / "draws.nc"))
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
@@ -173,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecaster`` command; returns the exit code (see module docstring)."""
     args = _parser().parse_args(argv)
     try:
-        return batch(args) if args.command == "batch" else forecast(args)
+        return batch(args) if args.command == "batch" else forecast_command(args)
     except (ForecasterError, OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID

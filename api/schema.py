@@ -19,6 +19,8 @@ REQUEST_FIELDS = {
     "draws": "n_draws",
     "seed": "seed",
     "compare_to_baseline": "compare_to_baseline",
+    "quantiles": "quantiles",
+    "thresholds": "thresholds",
 }
 
 
@@ -59,6 +61,12 @@ def request_from_dict(data: Any, where: str = "request") -> ForecastRequest:
             if not isinstance(value, bool):
                 raise RequestError(f"{where}.{key}", f"must be true or false, got {value!r}")
             kwargs[key] = value
+        elif key in ("quantiles", "thresholds"):
+            if not isinstance(value, list) or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in value
+            ):
+                raise RequestError(f"{where}.{key}", f"must be a list of numbers, got {value!r}")
+            kwargs[key] = tuple(float(x) for x in value)
         else:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise RequestError(f"{where}.{key}", f"must be an integer, got {value!r}")

@@ -6,7 +6,7 @@ forecast. ``forecaster`` depends on numpy, scipy, xarray and matplotlib only.
 """
 
 from forecaster.calibration import Calibration, calibration_from_dict, load_calibration
-from forecaster.dataset import MODEL_VERSION, run_forecast, to_dataset
+from forecaster.dataset import MODEL_VERSION, Forecast, forecast, run_forecast, to_dataset
 from forecaster.errors import (
     CalibrationError,
     CancelledError,
@@ -44,7 +44,7 @@ from forecaster.simulation import (
     plan_blocks,
     simulate_block,
 )
-from forecaster.summary import DEFAULT_QUANTILES, summarize
+from forecaster.summary import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS, summarize
 from forecaster.theory import (
     acr_real_wage,
     diffusion_term,
@@ -58,13 +58,14 @@ from forecaster.theory import (
 )
 
 __all__ = [
-    "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "LEVERS", "MODEL_VERSION", "PRESETS",
-    "Assumptions", "Block", "BlockJob", "BlockResult", "Calibration", "CalibrationError",
-    "CancelledError", "Executor", "ForecastRequest", "ForecasterError", "Fragmentation", "Lever",
-    "ModelParams", "Paths", "PolicyError", "PolicyMix", "Priors", "RequestError", "SerialExecutor",
-    "Shocks", "acr_real_wage", "build_params", "calibration_from_dict", "diffusion_term",
-    "draw_shocks", "fan_chart", "frechet_sample", "head_ries_trade_cost", "idea_flow_cdf",
-    "kortum_growth", "load_calibration", "neutral_shocks", "nqpf_index", "plan_blocks",
-    "policy_from_dict", "preset", "price_index", "run_forecast", "simulate", "simulate_block",
-    "summarize", "to_dataset", "trade_shares", "write_netcdf", "write_summary_csv",
+    "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "DEFAULT_THRESHOLDS", "LEVERS",
+    "MODEL_VERSION", "PRESETS", "Assumptions", "Block", "BlockJob", "BlockResult", "Calibration",
+    "CalibrationError", "CancelledError", "Executor", "Forecast", "ForecastRequest", "ForecasterError",
+    "Fragmentation", "Lever", "ModelParams", "Paths", "PolicyError", "PolicyMix", "Priors",
+    "RequestError", "SerialExecutor", "Shocks", "acr_real_wage", "build_params",
+    "calibration_from_dict", "diffusion_term", "draw_shocks", "fan_chart", "forecast",
+    "frechet_sample", "head_ries_trade_cost", "idea_flow_cdf", "kortum_growth", "load_calibration",
+    "neutral_shocks", "nqpf_index", "plan_blocks", "policy_from_dict", "preset", "price_index",
+    "run_forecast", "simulate", "simulate_block", "summarize", "to_dataset", "trade_shares",
+    "write_netcdf", "write_summary_csv",
 ]

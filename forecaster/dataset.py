@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -20,6 +21,7 @@ from forecaster.simulation import (
     make_job,
     plan_blocks,
 )
+from forecaster.summary import summarize
 
 #: Version of the model equations; bump when results change for the same request.
 MODEL_VERSION = "1.0"
@@ -126,3 +128,35 @@ def run_forecast(
     blocks = plan_blocks(request.n_draws, request.seed, request.block_size)
     results = (executor or SerialExecutor()).map_blocks(job, blocks, on_progress, should_cancel)
     return to_dataset(results, request, calibration, job.policy.economies, job.policy.years)
+
+
+@dataclass(frozen=True, eq=False)
+class Forecast:
+    """The outcome of :func:`forecast`.
+
+    Attributes
+    ----------
+    summary : xarray.Dataset
+        As from :func:`~forecaster.summary.summarize`, at the request's
+        quantiles and thresholds.
+    draws : xarray.Dataset
+        Every draw, as from :func:`run_forecast`.
+    """
+
+    summary: xr.Dataset
+    draws: xr.Dataset
+
+
+def forecast(
+    request: ForecastRequest,
+    calibration: Calibration | None = None,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Forecast:
+    """Run a forecast and summarise it at the request's quantiles and thresholds.
+
+    Parameters are those of :func:`run_forecast`.
+    """
+    draws = run_forecast(request, calibration, executor, on_progress, should_cancel)
+    return Forecast(summarize(draws, request.quantiles, request.thresholds), draws)

@@ -42,34 +42,37 @@ def write_summary_csv(summary: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
-def fan_chart(ds: xr.Dataset, economy: str, path: str | Path, variable: str = "nqpf") -> Path:
-    """Draw a fan chart of ``variable`` for one economy, with the baseline overlaid.
+def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str = "nqpf") -> Path:
+    """Draw a fan chart of ``variable`` for one economy from a summary, with the baseline overlaid.
 
     Shaded bands are the 90%, 70% and 50% central intervals of the policy
-    scenario; the baseline's median is dashed and its 90% band outlined.
+    scenario; the baseline's median is dashed and its 90% band dotted.
+
+    Parameters
+    ----------
+    summary : xarray.Dataset
+        From :func:`forecaster.summarize` (its quantile levels include :data:`FAN_BANDS`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    levels = sorted({q for band in FAN_BANDS for q in band} | {0.5})
-    data = ds[variable].sel(economy=economy)
-    q = data.quantile(levels, dim="draw")
-    years = ds.year.values
+    policy = summary[f"{variable}_quantile"].sel(economy=economy)
+    years = summary.year.values
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    policy = q.sel(scenario="policy")
     for alpha, (low, high) in zip((0.2, 0.3, 0.45), FAN_BANDS, strict=True):
         ax.fill_between(years, policy.sel(quantile=low), policy.sel(quantile=high),
                         color="tab:blue", alpha=alpha, linewidth=0,
                         label=f"policy {round((high - low) * 100)}% band")
     ax.plot(years, policy.sel(quantile=0.5), color="tab:blue", label="policy median")
-    if "baseline" in ds.scenario.values:
-        base = q.sel(scenario="baseline")
+    if f"baseline_{variable}_quantile" in summary:
+        base = summary[f"baseline_{variable}_quantile"].sel(economy=economy)
         ax.plot(years, base.sel(quantile=0.5), color="black", linestyle="--", label="baseline median")
         for level in (0.05, 0.95):
             ax.plot(years, base.sel(quantile=level), color="black", linestyle=":", linewidth=0.8)
-    ax.set_title(f"{ds[variable].attrs.get('long_name', variable)}: {economy} "
-                 f"({ds.attrs.get('title', '')})", fontsize=10)
+    attrs = summary[f"{variable}_mean"].attrs
+    ax.set_title(f"{attrs.get('long_name', variable)}: {economy} ({summary.attrs.get('title', '')})",
+                 fontsize=10)
     ax.set_xlabel("year")
-    ax.set_ylabel(f"{variable} [{ds[variable].attrs.get('units', '')}]")
+    ax.set_ylabel(f"{variable} [{attrs.get('units', '')}]")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()

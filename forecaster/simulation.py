@@ -22,12 +22,14 @@ from forecaster.kernel import Paths, simulate
 from forecaster.params import DEFAULT_ASSUMPTIONS, Assumptions, ModelParams, build_params
 from forecaster.policy import PRESETS, PolicyMix
 from forecaster.shocks import draw_shocks
+from forecaster.summary import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS
 
 #: Draws per block: part of the reproducibility contract (recorded in outputs).
 DEFAULT_BLOCK_SIZE = 1000
 #: Upper bound on draws for one request (larger work is refused before it runs).
 MAX_DRAWS = 1_000_000
 MAX_HORIZON_YEARS = 100
+MAX_LEVELS = 20
 #: Most draw x year x economy cells a forecast may keep per draw (about 5 GB with every
 #: variable, channel and the baseline): 100,000 draws x 30 years x 12 economies.
 MAX_CELLS = 36_000_000
@@ -141,6 +143,11 @@ class ForecastRequest:
     block_size : int
     shock_scale : float
         1 for the documented priors; 0 gives the deterministic path.
+    quantiles : tuple of float
+        Levels in (0, 1) to summarise (the defaults are always added: the fan
+        chart and headline table use them).
+    thresholds : tuple of float
+        Annual NQPF growth rates for P(growth > threshold), in [-1, 1].
     """
 
     policy: PolicyMix = field(default_factory=lambda: PRESETS["baseline"])
@@ -151,6 +158,8 @@ class ForecastRequest:
     compare_to_baseline: bool = True
     block_size: int = DEFAULT_BLOCK_SIZE
     shock_scale: float = 1.0
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
 
     def __post_init__(self) -> None:
         checks = [
@@ -160,6 +169,11 @@ class ForecastRequest:
             ("seed", 0 <= self.seed < 2**63, "must be in [0, 2**63)"),
             ("block_size", 1 <= self.block_size <= 100_000, "must be in [1, 100000]"),
             ("shock_scale", 0.0 <= self.shock_scale <= 1.0, "must be in [0, 1]"),
+            ("quantiles", 1 <= len(self.quantiles) <= MAX_LEVELS and all(0 < q < 1 for q in self.quantiles),
+             f"must be 1 to {MAX_LEVELS} levels, each in (0, 1)"),
+            ("thresholds", 1 <= len(self.thresholds) <= MAX_LEVELS
+             and all(-1 <= t <= 1 for t in self.thresholds),
+             f"must be 1 to {MAX_LEVELS} growth rates, each in [-1, 1]"),
         ]
         for name, ok, message in checks:
             if not ok:
@@ -176,6 +190,8 @@ class ForecastRequest:
             "compare_to_baseline": self.compare_to_baseline,
             "block_size": self.block_size,
             "shock_scale": self.shock_scale,
+            "quantiles": list(self.quantiles),
+            "thresholds": list(self.thresholds),
         }
 
     def to_json(self) -> str:

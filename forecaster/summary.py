@@ -43,7 +43,9 @@ def summarize(
     ds : xarray.Dataset
         From :func:`forecaster.run_forecast`.
     quantiles : sequence of float
-        Levels in (0, 1); all from one ``quantile`` call, so they never cross.
+        Levels in (0, 1), to which :data:`DEFAULT_QUANTILES` are always added
+        (the fan chart and the headline table use them); all from one
+        ``quantile`` call, so they never cross.
     thresholds : sequence of float
         For P(annual NQPF growth > threshold).
 
@@ -54,12 +56,13 @@ def summarize(
         ``{v}_mcse`` for v in nqpf, nqpf_growth, tfp_growth;
         ``nqpf_growth_prob_above`` and its ``_mcse`` (threshold, year, economy);
         ``channel_growth_mean`` (year, economy, channel). When a baseline was
-        simulated: the same for the per-draw difference policy - baseline
-        (``diff_`` prefix) and ``prob_beats_baseline`` (NQPF level higher
-        than in the baseline on the same shocks) with its ``_mcse``.
+        simulated: the same for the baseline (``baseline_`` prefix), for the
+        per-draw difference policy - baseline (``diff_`` prefix), and
+        ``prob_beats_baseline`` (NQPF level higher than in the baseline on the
+        same shocks) with its ``_mcse``.
     """
-    levels = sorted(float(q) for q in quantiles)
-    policy = ds.sel(scenario="policy")
+    levels = sorted({float(q) for q in quantiles} | set(DEFAULT_QUANTILES))
+    policy = ds.sel(scenario="policy", drop=True)
     out: dict[str, xr.DataArray] = {}
 
     def describe(prefix: str, data: xr.Dataset) -> None:
@@ -74,12 +77,14 @@ def summarize(
         policy["nqpf_growth"] > threshold
     )
     if "baseline" in ds.scenario.values:
-        difference = policy - ds.sel(scenario="baseline")
+        baseline = ds.sel(scenario="baseline", drop=True)
+        describe("baseline_", baseline)
+        difference = policy - baseline
         describe("diff_", difference)
         out["prob_beats_baseline"], out["prob_beats_baseline_mcse"] = probability_and_mcse(
             difference["nqpf"] > 0
         )
-    summary = xr.Dataset(out).drop_vars("scenario", errors="ignore")
+    summary = xr.Dataset(out)
     summary.attrs = dict(ds.attrs)
     return summary
 

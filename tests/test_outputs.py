@@ -80,7 +80,7 @@ def test_files_round_trip(forecast: xr.Dataset, tmp_path: Path) -> None:
     table = pd.read_csv(csv)
     assert {"variable", "value", "economy", "year"} <= set(table.columns)
     assert "prob_beats_baseline" in set(table.variable)
-    png = fan_chart(forecast, "CHN", tmp_path / "fan.png")
+    png = fan_chart(summarize(forecast), "CHN", tmp_path / "fan.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
