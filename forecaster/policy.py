@@ -249,6 +249,23 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+#: What each lever moves, and the published magnitude its full effect is sized to
+#: (details and formulas: docs/model.md section 5.2).
+LEVER_DESCRIPTIONS: dict[str, str] = {
+    "hardware": "Physical interconnectivity (transport, logistics, networks): cuts trade costs "
+    "on enacting-partner pairs by 0.113 log points at full intensity, the move from median to "
+    "75th-percentile infrastructure (Limao and Venables 2001).",
+    "software": "Rule and standards alignment, IP: an FTA-equivalent trade-cost cut (ln 2 / theta, "
+    "doubling bilateral trade in partial equilibrium; Baier and Bergstrand 2007) and +10% "
+    "idea-diffusion rate for the enacting economies (assumption).",
+    "digital": "Cross-border data flows: moves the enacting economies' Digital STRI towards the "
+    "most open observed score (0.04, OECD), lowering trade costs and raising data links.",
+    "industrial": "Industrial cooperation (FDI, joint R&D, talent): +50% factor links with "
+    "partners before renormalisation (order of magnitude of Bahar and Rapoport 2018) and +5% "
+    "R&D intensity and talent for the enacting economies (assumption).",
+}
+
+
 def preset(name: str, path: str = "preset") -> PolicyMix:
     """Return the preset called ``name``.
 

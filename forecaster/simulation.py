@@ -10,9 +10,9 @@ Executors (serial here, Ray in :mod:`cluster`) only decide where blocks run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from forecaster.calibration import Calibration
 from forecaster.errors import CancelledError, RequestError
 from forecaster.kernel import Paths, simulate
 from forecaster.params import DEFAULT_ASSUMPTIONS, Assumptions, ModelParams, build_params
-from forecaster.policy import PRESETS, PolicyMix
+from forecaster.policy import PRESETS, PolicyMix, policy_from_dict
 from forecaster.shocks import draw_shocks
 from forecaster.summary import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS
 
@@ -197,6 +197,25 @@ class ForecastRequest:
     def to_json(self) -> str:
         """Canonical JSON of :meth:`to_dict`."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ForecastRequest:
+        """Inverse of :meth:`to_dict`, for records this package wrote.
+
+        User input goes through ``api.schema``, which names bad fields.
+        """
+        return cls(
+            policy=policy_from_dict(data["policy"]),
+            economies=tuple(data["economies"]),
+            horizon_years=data["horizon_years"],
+            n_draws=data["n_draws"],
+            seed=data["seed"],
+            compare_to_baseline=data["compare_to_baseline"],
+            block_size=data["block_size"],
+            shock_scale=data["shock_scale"],
+            quantiles=tuple(data["quantiles"]),
+            thresholds=tuple(data["thresholds"]),
+        )
 
 
 def make_job(
