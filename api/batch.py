@@ -34,18 +34,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from api.schema import request_from_dict
+from api.schema import check_request, request_from_dict
 from forecaster import (
     Calibration,
     Executor,
     ForecasterError,
     ForecastRequest,
-    PolicyError,
     RequestError,
     forecast,
     write_netcdf,
 )
-from forecaster.simulation import make_job
 from forecaster.summary import headline_table
 
 #: Exit codes of ``forecaster batch``.
@@ -110,9 +108,9 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
             problems.append(str(error))
             continue
         try:
-            make_job(request, calibration)  # economies and lever economies, horizon vs start years
-        except (RequestError, PolicyError) as error:
-            problems.append(f"{label}.{error}")
+            check_request(request, calibration, where=label)  # economies, lever timing, size
+        except RequestError as error:
+            problems.append(str(error))
             continue
         loaded.append(Scenario(name, request))
     if problems:

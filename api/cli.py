@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
     batch.add_argument("--out", type=Path, default=Path("data/batch"), help="output directory")
     _executor_option(batch)
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service (settings from FORECASTER_* variables, see docs/api.md)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     return parser
 
 
@@ -161,11 +166,34 @@ def batch(args: argparse.Namespace) -> int:
     return code
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Run the ``serve`` command: the HTTP service under uvicorn, until interrupted."""
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app()
+    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    print(f"""Forecast service on {base}  (API docs: {base}/docs, Ctrl-C stops it)
+Try:
+  curl -si -X POST {base}/v1/forecasts -H 'Content-Type: application/json' \\
+       -d '{{"policy": "high-level-opening", "economies": ["CHN", "USA", "EU"], "draws": 2000}}'
+  curl -s {base}/v1/forecasts/ID            # status and progress; ID from the answer above
+  curl -s {base}/v1/forecasts/ID/summary    # quantiles, probabilities, baseline comparison
+  curl -so fan.png {base}/v1/forecasts/ID/fanchart.png
+""", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return EXIT_OK
+
+
+COMMANDS = {"forecast": forecast_command, "batch": batch, "serve": serve}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecaster`` command; returns the exit code (see module docstring)."""
     args = _parser().parse_args(argv)
     try:
-        return batch(args) if args.command == "batch" else forecast_command(args)
+        return COMMANDS[args.command](args)
     except (ForecasterError, OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID

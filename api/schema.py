@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forecaster import ForecastRequest, PolicyError, RequestError, policy_from_dict
+from forecaster import Calibration, ForecastRequest, PolicyError, RequestError, policy_from_dict
+from forecaster.simulation import make_job
 
 #: Request fields accepted in plain data, with their ForecastRequest names.
 REQUEST_FIELDS = {
@@ -74,5 +75,24 @@ def request_from_dict(data: Any, where: str = "request") -> ForecastRequest:
     try:
         return ForecastRequest(**kwargs)
     except RequestError as error:
-        name = next((k for k, v in REQUEST_FIELDS.items() if v == error.field), error.field)
-        raise RequestError(f"{where}.{name}", error.message) from None
+        raise _located(error, where) from None
+
+
+def _located(error: RequestError | PolicyError, where: str) -> RequestError:
+    """Rename an engine field to its public name under ``where``, keeping the message."""
+    name = next((key for key, value in REQUEST_FIELDS.items() if value == error.field), error.field)
+    return RequestError(f"{where}.{name}", error.message)
+
+
+def check_request(request: ForecastRequest, calibration: Calibration, where: str = "request") -> None:
+    """Check what depends on the calibration (economies, lever timing, size) before queuing.
+
+    Raises
+    ------
+    RequestError
+        Naming the field under ``where``.
+    """
+    try:
+        make_job(request, calibration)
+    except (RequestError, PolicyError) as error:
+        raise _located(error, where) from None

@@ -1,0 +1,299 @@
+"""The HTTP service: ``create_app(settings)`` builds a FastAPI app; ``forecaster serve`` runs it.
+
+The lifespan connects to Ray through :mod:`cluster` (an embedded local Ray
+unless ``FORECASTER_RAY_ADDRESS`` names a cluster), opens the SQLite job store
+in the data directory, and starts the job runner, which first requeues any job
+a previous process left unfinished.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, Security
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import problems
+from api.metrics import Metrics, MetricsMiddleware
+from api.models import ForecastIn, JobOut, Links
+from api.problems import Problem, invalid
+from api.results import DRAWS_NETCDF, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_NETCDF, fan_chart_file
+from api.runner import JobRunner
+from api.schema import check_request, request_from_dict
+from api.settings import Settings
+from api.store import JobRecord, JobStore
+from forecaster import LEVERS, PRESETS, Executor, ForecastRequest, SerialExecutor, load_calibration
+from forecaster.policy import LEVER_DESCRIPTIONS, PRESET_DESCRIPTIONS, YEAR_RANGE
+
+API_KEY_HEADER = "X-API-Key"
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when keys are set")
+_OVERLOADED: dict[int | str, dict[str, Any]] = {
+    503: {"description": "too many jobs queued or running; see Retry-After"}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such job"}}
+
+
+def _require_key(request: Request, key: Annotated[str | None, Security(_api_key)]) -> None:
+    keys: tuple[str, ...] = request.app.state.settings.api_keys
+    if not keys:
+        return
+    given = (key or "").encode()
+    # Compare with every key, always: constant time whichever key (if any) matches.
+    matched = [hmac.compare_digest(given, candidate.encode()) for candidate in keys]
+    if not any(matched):
+        raise Problem(401, "Unauthorized", f"a valid API key is required in the {API_KEY_HEADER} header",
+                      headers={"WWW-Authenticate": "ApiKey"})
+
+
+class BodySizeLimit:
+    """Refuse request bodies larger than ``max_bytes`` with 413, before the app reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a byte-counting ``receive``, or answer 413."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:  # a chunked body that grew past the limit
+                raise Problem(413, "Content too large", f"request body exceeds {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = Problem(413, "Content too large", f"request body exceeds {self.max_bytes} bytes")
+        body = JSONResponse(
+            {"type": "about:blank", "title": problem.title, "status": 413, "detail": problem.detail,
+             "instance": scope["path"]},
+            status_code=413, media_type=problems.MEDIA_TYPE,
+        )
+        await body(scope, receive, send)
+
+
+def _links(job: str) -> Links:
+    base = f"/v1/forecasts/{job}"
+    return Links(self=base, summary=f"{base}/summary", netcdf=f"{base}/data?format=netcdf",
+                 csv=f"{base}/data?format=csv", fanchart=f"{base}/fanchart.png")
+
+
+def _job_out(record: JobRecord) -> JobOut:
+    return JobOut(
+        id=record.id, status=record.status, progress=record.progress, created_at=record.created_at,
+        started_at=record.started_at, finished_at=record.finished_at, error=record.error,
+        request=record.request, links=_links(record.id),
+    )
+
+
+def _ray_executor(settings: Settings) -> Executor:
+    from cluster import RayExecutor, RaySettings, connect  # Ray only when it is used
+
+    connect(RaySettings(settings.ray_address, settings.ray_num_cpus, settings.ray_dashboard))
+    return RayExecutor()
+
+
+def _ray_cpus() -> float | None:
+    from cluster import readiness
+
+    status = readiness()
+    return float(status["cpus"]) if status["ready"] else None  # type: ignore[arg-type]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Default: read from the environment.
+    """
+    settings = settings or Settings()
+    calibration = load_calibration(settings.calibration)
+    store = JobStore(settings.data_dir / "jobs.sqlite3")
+    using_ray = settings.executor == "ray"
+    metrics = Metrics(store, _ray_cpus if using_ray else lambda: None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        executor = _ray_executor(settings) if using_ray else SerialExecutor()
+        runner = JobRunner(store, settings, calibration, executor, metrics)
+        app.state.runner = runner
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+
+    app = FastAPI(
+        title="NQPF circulation forecaster",
+        version="1.0",
+        summary="Probabilistic forecasts of new quality productive forces under policy mixes",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(_require_key)],
+                   responses={401: {"description": "missing or invalid API key"}})
+
+    def record_or_404(job: str) -> JobRecord:
+        record = store.get(job)
+        if record is None:
+            raise Problem(404, "Not found", f"no forecast job {job!r}")
+        return record
+
+    def result_dir(job: str) -> Path:
+        record = record_or_404(job)
+        if record.status != "succeeded":
+            raise Problem(409, "Not ready", f"job {job} is {record.status}; results exist once it succeeds",
+                          problems.CONFLICT)
+        return settings.results_dir / job
+
+    def validated(body: ForecastIn) -> ForecastRequest:
+        request = request_from_dict(body.to_data(), where="body")
+        caps = [
+            ("body.draws", request.n_draws, settings.max_draws),
+            ("body.horizon_years", request.horizon_years, settings.max_horizon_years),
+            ("body.economies", len(request.economies), settings.max_economies),
+        ]
+        for field, value, cap in caps:
+            if value > cap:
+                raise invalid(field, f"must be at most {cap} on this service, got {value}")
+        check_request(request, calibration, where="body")
+        return request
+
+    @v1.post("/forecasts", status_code=202, response_model=JobOut,
+             responses={200: {"description": "the same job exists already", "model": JobOut},
+                        202: {"description": "queued; poll Location"}, **_OVERLOADED})
+    def submit(
+        body: Annotated[ForecastIn, Body(openapi_examples={
+            "preset": {"summary": "a preset for three economies",
+                       "value": {"policy": "high-level-opening", "economies": ["CHN", "USA", "EU"],
+                                 "horizon_years": 10, "draws": 2000, "seed": 1}},
+            "levers": {"summary": "explicit levers",
+                       "value": {"policy": {"digital": {"intensity": 0.8, "enacting": ["ASEAN"]},
+                                            "software": {"intensity": 0.5, "start_year": 2027}},
+                                 "draws": 1000, "horizon_years": 15, "thresholds": [0.01, 0.03]}},
+        })],
+        request: Request, response: Response,
+    ) -> JobOut:
+        """Queue a forecast (202), or return the existing job for the same request and seed (200)."""
+        record, queued = request.app.state.runner.submit(validated(body))
+        response.status_code = 202 if queued else 200
+        response.headers["Location"] = f"/v1/forecasts/{record.id}"
+        return _job_out(record)
+
+    @v1.get("/forecasts/{job}", response_model=JobOut, responses=_NOT_FOUND)
+    def status(job: str) -> JobOut:
+        """Status, progress, timestamps and the request of a job."""
+        return _job_out(record_or_404(job))
+
+    @v1.delete("/forecasts/{job}", response_model=JobOut,
+               responses={**_NOT_FOUND, 409: {"description": "already finished"}})
+    def cancel(job: str, request: Request) -> JobOut:
+        """Cancel a queued or running job."""
+        record_or_404(job)
+        return _job_out(request.app.state.runner.cancel(job))
+
+    @v1.get("/forecasts/{job}/summary", responses={**_NOT_FOUND, 409: {"description": "not finished"}})
+    def summary(job: str) -> FileResponse:
+        """Quantiles, means with Monte-Carlo errors, probabilities, baseline comparison, channels.
+
+        Variables and their dims are listed in docs/api.md; values are nested
+        lists in the order of each variable's ``dims``.
+        """
+        return FileResponse(result_dir(job) / SUMMARY_JSON, media_type="application/json")
+
+    @v1.get("/forecasts/{job}/data", responses={**_NOT_FOUND, 409: {"description": "not finished"}})
+    def data(job: str, format: Literal["netcdf", "csv"] = "netcdf") -> FileResponse:
+        """Every draw as netCDF (the summary when the run kept no draws), or the summary as CSV."""
+        directory = result_dir(job)
+        if format == "csv":
+            return FileResponse(directory / SUMMARY_CSV, media_type="text/csv", filename=f"{job}-summary.csv")
+        path = directory / DRAWS_NETCDF
+        if not path.exists():
+            path = directory / SUMMARY_NETCDF
+        return FileResponse(path, media_type="application/x-netcdf", filename=f"{job}-{path.name}")
+
+    @v1.get("/forecasts/{job}/fanchart.png", responses={**_NOT_FOUND, 409: {"description": "not finished"}})
+    def fanchart(job: str, economy: Annotated[str | None, Query(max_length=16)] = None) -> FileResponse:
+        """Fan chart of the NQPF index for one economy (default: the first), baseline overlaid."""
+        directory = result_dir(job)
+        economies = record_or_404(job).request["economies"] or list(calibration.economies)
+        chosen = economy or economies[0]
+        if chosen not in economies:
+            raise invalid("query.economy", f"must be one of the job's economies {economies}, got {chosen!r}")
+        return FileResponse(fan_chart_file(directory, chosen), media_type="image/png")
+
+    @v1.get("/presets")
+    def presets() -> dict[str, Any]:
+        """Named policy mixes: description and levers."""
+        return {name: {"description": PRESET_DESCRIPTIONS[name], "policy": mix.to_dict()}
+                for name, mix in PRESETS.items()}
+
+    @v1.get("/levers")
+    def levers() -> dict[str, Any]:
+        """Describe each lever: what it does and the range of each field."""
+        ranges = {"intensity": [0, 1], "start_year": list(YEAR_RANGE), "phase_in_years": [0, 50]}
+        return {name: {"description": LEVER_DESCRIPTIONS[name], "ranges": ranges} for name in LEVERS}
+
+    @v1.get("/economies")
+    def economies() -> dict[str, Any]:
+        """List the calibration: every economy's data, each number with its source and year."""
+        return {
+            "name": calibration.name, "version": calibration.version, "base_year": calibration.base_year,
+            "sha256": calibration.digest,
+            "economies": {code: {"name": name, "bloc": bloc, "data": calibration.sources[code]}
+                          for code, name, bloc in zip(calibration.economies, calibration.names,
+                                                      calibration.blocs, strict=True)},
+        }
+
+    app.include_router(v1)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Answer while the process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready; detail says why"}})
+    def readyz() -> dict[str, Any]:
+        """Ready when Ray is reachable (if used) and the job store is writable."""
+        found: list[str] = []
+        if not store.writable():
+            found.append(f"job store {store.path} is not writable")
+        if using_ray:
+            from cluster import readiness
+
+            ray_status = readiness()
+            if not ray_status["ready"]:
+                found.append(str(ray_status["problem"]))
+        if found:
+            raise Problem(503, "Not ready", "; ".join(found), problems.UNAVAILABLE)
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def prometheus() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

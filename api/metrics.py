@@ -1,0 +1,98 @@
+"""Prometheus metrics of the service (prometheus-client), one registry per app.
+
+Names follow Prometheus conventions: the ``forecaster_`` prefix, base units
+(seconds), ``_total`` on counters, and low-cardinality labels (the route
+template, never the raw path; the status code; the job state).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.store import JobStore
+
+disable_created_metrics()  # no `_created` series: they double the output and no dashboard reads them
+
+#: Latency buckets of HTTP requests, in seconds.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Buckets of one job's simulation time, in seconds.
+SIMULATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
+
+class _StateCollector(Collector):
+    """Gauges read when scraped: jobs by state, queue depth, Ray CPUs."""
+
+    def __init__(self, store: JobStore, ray_cpus: Callable[[], float | None]) -> None:
+        self.store = store
+        self.ray_cpus = ray_cpus
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.store.counts()
+        jobs = GaugeMetricFamily("forecaster_jobs", "Jobs in the store by state", labels=["state"])
+        for state, count in counts.items():
+            jobs.add_metric([state], count)
+        yield jobs
+        yield GaugeMetricFamily("forecaster_queue_depth", "Jobs queued, not running", value=counts["queued"])
+        cpus = self.ray_cpus()
+        if cpus is not None:
+            yield GaugeMetricFamily("forecaster_ray_cpus", "CPUs of the connected Ray cluster", value=cpus)
+
+
+class Metrics:
+    """The service's instruments, registered in their own :class:`CollectorRegistry`."""
+
+    def __init__(self, store: JobStore, ray_cpus: Callable[[], float | None]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "forecaster_http_requests", "HTTP requests by method, route and status",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "forecaster_http_request_duration_seconds", "HTTP request latency by method and route",
+            ["method", "route"], buckets=HTTP_BUCKETS, registry=self.registry,
+        )
+        self.draws = Counter(
+            "forecaster_draws_simulated", "Monte-Carlo draws simulated by finished jobs",
+            registry=self.registry,
+        )
+        self.simulation = Histogram(
+            "forecaster_simulation_duration_seconds", "Wall time of one job's simulation",
+            buckets=SIMULATION_BUCKETS, registry=self.registry,
+        )
+        self.registry.register(_StateCollector(store, ray_cpus))
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request by its route template (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app, then record the request under its route template."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # if the app raises before sending a response
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - started)

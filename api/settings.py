@@ -1,0 +1,55 @@
+"""Service settings, read from ``FORECASTER_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from forecaster.simulation import MAX_DRAWS, MAX_HORIZON_YEARS
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; each field is ``FORECASTER_<NAME>`` in the environment.
+
+    The limits are checked on every request before any work starts; they can
+    only narrow the engine's own limits (``n_draws`` at most 1,000,000,
+    ``horizon_years`` at most 100).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FORECASTER_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("data/service"), description="SQLite job store and result files")
+    calibration: Path | None = Field(None, description="calibration JSON (default: the shipped one)")
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="comma-separated API keys; empty turns authentication off"
+    )
+    max_draws: int = Field(100_000, ge=1, le=MAX_DRAWS, description="most draws per request")
+    max_horizon_years: int = Field(50, ge=1, le=MAX_HORIZON_YEARS, description="longest horizon")
+    max_economies: int = Field(50, ge=1, description="most economies listed in one request")
+    max_body_bytes: int = Field(65_536, ge=1024, description="largest request body")
+    max_active_jobs: int = Field(8, ge=1, description="most jobs queued or running; past it, 503")
+    retry_after_seconds: int = Field(10, ge=1, description="Retry-After sent with 503 when full")
+    retention_days: float = Field(30.0, gt=0, description="finished jobs and results older are deleted")
+    executor: Literal["ray", "serial"] = Field("ray", description="where simulations run")
+    ray_address: str = Field(
+        "",
+        validation_alias=AliasChoices("FORECASTER_RAY_ADDRESS", "RAY_ADDRESS"),
+        description="existing Ray cluster; empty starts an embedded local Ray",
+    )
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray")
+    ray_dashboard: bool = Field(False, description="start the embedded Ray's dashboard")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @property
+    def results_dir(self) -> Path:
+        """Where each job's result files live, one directory per job id."""
+        return self.data_dir / "results"

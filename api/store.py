@@ -1,0 +1,235 @@
+"""The job store: one SQLite table of job records in the data directory.
+
+A job's id is a hash of what determines its result (the request with its seed,
+the calibration and the model version), so the same request is one job. Every
+state change is a single SQL statement or an ``IMMEDIATE`` transaction, so
+concurrent requests cannot both take the last free slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from forecaster import MODEL_VERSION, ForecasterError, ForecastRequest
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
+FINISHED: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
+STATES: tuple[JobStatus, ...] = ACTIVE + FINISHED
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+"""
+
+
+class StoreFullError(ForecasterError):
+    """As many jobs are queued or running as the service allows; try again later."""
+
+
+class JobStateError(ForecasterError):
+    """The job is not in a state that allows what was asked (e.g. cancelling a finished job)."""
+
+
+def job_id(request: ForecastRequest, calibration_digest: str) -> str:
+    """Content hash of everything that determines a forecast's result (32 hex digits)."""
+    identity = {"request": request.to_dict(), "calibration": calibration_digest, "model": MODEL_VERSION}
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of the store."""
+
+    id: str
+    request: dict[str, Any]
+    status: JobStatus
+    progress: float
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+        """Build a record from a ``jobs`` row."""
+        return cls(**{**dict(row), "request": json.loads(row["request"])})
+
+
+class JobStore:
+    """Job records in ``path`` (SQLite, write-ahead log); safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A connection per call: sqlite3 connections must not cross threads, and opening
+        # one costs tens of microseconds. isolation_level=None: we issue BEGIN ourselves.
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def get(self, job: str) -> JobRecord | None:
+        """Return the job's record, or None if there is none."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job,)).fetchone()
+        return None if row is None else JobRecord.from_row(row)
+
+    def submit(self, job: str, request: ForecastRequest, capacity: int) -> tuple[JobRecord, bool]:
+        """Queue a job unless it exists; return its record and whether it was (re)queued.
+
+        A job that failed or was cancelled is queued again; a queued, running
+        or succeeded one is returned as it is.
+
+        Raises
+        ------
+        StoreFullError
+            If ``capacity`` jobs are already queued or running.
+        """
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # take the write lock before counting
+            try:
+                row = db.execute("SELECT * FROM jobs WHERE id = ?", (job,)).fetchone()
+                if row is not None and row["status"] not in ("failed", "cancelled"):
+                    db.execute("COMMIT")
+                    return JobRecord.from_row(row), False
+                active = db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
+                ).fetchone()[0]
+                if active >= capacity:
+                    raise StoreFullError(f"{active} jobs are queued or running, the most allowed")
+                db.execute(
+                    "INSERT OR REPLACE INTO jobs (id, request, status, progress, created_at) "
+                    "VALUES (?, ?, 'queued', 0, ?)",
+                    (job, request.to_json(), _now()),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        record = self.get(job)
+        assert record is not None
+        return record, True
+
+    def start(self, job: str) -> bool:
+        """Mark a queued job running; False if it is no longer queued (e.g. cancelled)."""
+        with self._connect() as db:
+            changed = db.execute(
+                "UPDATE jobs SET status = 'running', started_at = ?, progress = 0 "
+                "WHERE id = ? AND status = 'queued'",
+                (_now(), job),
+            ).rowcount
+        return changed == 1
+
+    def set_progress(self, job: str, progress: float) -> None:
+        """Record the fraction of blocks done of a running job."""
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'", (progress, job))
+
+    def finish(self, job: str, status: JobStatus, error: str | None = None) -> None:
+        """Record how a running job ended (no effect if it was cancelled meanwhile)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, "
+                "progress = CASE WHEN ? = 'succeeded' THEN 1 ELSE progress END "
+                "WHERE id = ? AND status = 'running'",  # a cancel that came first stands
+                (status, _now(), error, status, job),
+            )
+
+    def requeue(self, job: str) -> None:
+        """Put a running job back in the queue (the service stopped while it ran)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, progress = 0 "
+                "WHERE id = ? AND status = 'running'",
+                (job,),
+            )
+
+    def cancel(self, job: str) -> JobRecord:
+        """Cancel a queued or running job.
+
+        Raises
+        ------
+        KeyError
+            If there is no such job.
+        JobStateError
+            If it has already finished.
+        """
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ? "
+                "WHERE id = ? AND status IN ('queued', 'running')",
+                (_now(), job),
+            )
+        record = self.get(job)
+        if record is None:
+            raise KeyError(job)
+        if record.status != "cancelled":
+            raise JobStateError(f"job {job} has already {record.status}")
+        return record
+
+    def recover(self) -> list[str]:
+        """Requeue jobs left running by a stopped service; return every queued id, oldest first."""
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET status = 'queued', started_at = NULL, progress = 0 "
+                       "WHERE status = 'running'")
+            rows = db.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at").fetchall()
+        return [row["id"] for row in rows]
+
+    def counts(self) -> dict[JobStatus, int]:
+        """Count the jobs in each state."""
+        with self._connect() as db:
+            rows = db.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
+        found = {row["status"]: row["n"] for row in rows}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def expire(self, older_than: timedelta) -> list[str]:
+        """Delete finished jobs that finished more than ``older_than`` ago; return their ids."""
+        cutoff = (datetime.now(UTC) - older_than).isoformat(timespec="milliseconds")
+        with self._connect() as db:
+            rows = db.execute(
+                "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') "
+                "AND finished_at < ? RETURNING id",
+                (cutoff,),
+            ).fetchall()
+        return [row["id"] for row in rows]
+
+    def writable(self) -> bool:
+        """Return True if the store can take its write lock now (for the readiness check)."""
+        try:
+            with self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("ROLLBACK")
+        except sqlite3.Error:
+            return False
+        return True
