@@ -6,11 +6,14 @@ Domain exceptions are mapped to HTTP statuses here and nowhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from api.store import JobStateError, StoreFullError
@@ -67,8 +70,47 @@ def _domain(error: ForecasterError, retry_after: int) -> Problem:
     return Problem(400, "Bad request", str(error), INVALID)
 
 
+class ProblemDocument(BaseModel):
+    """An RFC 9457 problem: the body of every error response."""
+
+    type: str = Field(description="problem type; about:blank or one of /problems/*")
+    title: str
+    status: int
+    detail: str = Field(description="what went wrong; for 422 it names the field and the limit")
+    instance: str = Field(description="the request path")
+    errors: list[dict[str, str]] | None = Field(None, description="for 422: each field and its message")
+
+
+def _document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """Wrap ``app.openapi`` so every 4xx/5xx answer is documented as ``application/problem+json``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        reference = {"$ref": "#/components/schemas/ProblemDocument"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status in ("413", "422", "500", "503") if "requestBody" in operation else ("500",):
+                    responses.setdefault(status, {"description": HTTPStatus(int(status)).phrase})
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response["content"] = {MEDIA_TYPE: {"schema": reference}}
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ProblemDocument"] = ProblemDocument.model_json_schema()
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into a problem document."""
+    """Register the handlers that turn every error into a problem document, and document them."""
+    app.openapi = _document_errors(app)  # type: ignore[method-assign]
 
     async def on_problem(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, Problem)

@@ -186,16 +186,16 @@ class JobStore:
             If it has already finished.
         """
         with self._connect() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE jobs SET status = 'cancelled', finished_at = ? "
                 "WHERE id = ? AND status IN ('queued', 'running')",
                 (_now(), job),
-            )
+            ).rowcount
         record = self.get(job)
         if record is None:
             raise KeyError(job)
-        if record.status != "cancelled":
-            raise JobStateError(f"job {job} has already {record.status}")
+        if not changed:
+            raise JobStateError(f"job {job} has already finished: {record.status}")
         return record
 
     def recover(self) -> list[str]:
