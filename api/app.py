@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +34,8 @@ from forecaster import LEVERS, PRESETS, Executor, ForecastRequest, SerialExecuto
 from forecaster.policy import LEVER_DESCRIPTIONS, PRESET_DESCRIPTIONS, YEAR_RANGE
 
 API_KEY_HEADER = "X-API-Key"
+#: The explorer page's files (api/static), served at / and /static.
+STATIC = Path(__file__).parent / "static"
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when keys are set")
 _OVERLOADED: dict[int | str, dict[str, Any]] = {
     503: {"description": "too many jobs queued or running; see Retry-After"}
@@ -282,6 +285,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     app.include_router(v1)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def explorer() -> FileResponse:
+        """Serve the forecast explorer page (static files; it calls the /v1 API)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
