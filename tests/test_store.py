@@ -1,0 +1,79 @@
+"""The SQLite job store: content-hashed ids, capacity, state changes, recovery and retention."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from api.store import JobStateError, JobStore, StoreFullError, job_id
+from forecaster import PRESETS, ForecastRequest
+
+REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    return JobStore(tmp_path / "jobs.sqlite3")
+
+
+def test_ids_hash_everything_that_determines_the_result() -> None:
+    same = ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5)
+    assert job_id(REQUEST, "abc") == job_id(same, "abc")
+    assert job_id(REQUEST, "abc") != job_id(REQUEST, "abd")  # another calibration
+    for other in (ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5, seed=1),
+                  ForecastRequest(policy=PRESETS["software"], n_draws=100, horizon_years=5),
+                  ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5, quantiles=(0.1,))):
+        assert job_id(other, "abc") != job_id(REQUEST, "abc")
+
+
+def test_capacity_counts_queued_and_running_jobs(store: JobStore) -> None:
+    store.submit("a", REQUEST, capacity=2)
+    store.submit("b", REQUEST, capacity=2)
+    assert store.submit("a", REQUEST, capacity=2)[1] is False  # existing job: no slot needed
+    with pytest.raises(StoreFullError):
+        store.submit("c", REQUEST, capacity=2)
+    assert store.start("a")
+    store.finish("a", "succeeded")
+    assert store.submit("c", REQUEST, capacity=2)[1] is True  # a finished job frees its slot
+
+
+def test_cancel_stands_against_a_late_finish(store: JobStore) -> None:
+    store.submit("a", REQUEST, capacity=5)
+    assert store.start("a")
+    assert store.cancel("a").status == "cancelled"
+    store.finish("a", "succeeded")  # the worker finished just after the cancel
+    assert store.get("a").status == "cancelled"  # type: ignore[union-attr]
+    with pytest.raises(JobStateError):
+        store.cancel("a")
+    with pytest.raises(KeyError):
+        store.cancel("missing")
+    record, queued = store.submit("a", REQUEST, capacity=5)  # resubmitting queues it again
+    assert queued and record.status == "queued"
+
+
+def test_recover_requeues_running_jobs_oldest_first(store: JobStore) -> None:
+    for name in ("first", "second", "third"):
+        store.submit(name, REQUEST, capacity=5)
+    store.start("first")
+    store.set_progress("first", 0.4)
+    store.start("third")
+    store.finish("third", "failed", "boom")
+    assert store.recover() == ["first", "second"]
+    record = store.get("first")
+    assert record is not None and record.status == "queued" and record.progress == 0
+
+
+def test_expire_deletes_only_old_finished_jobs(store: JobStore) -> None:
+    for name in ("old", "recent", "active"):
+        store.submit(name, REQUEST, capacity=5)
+    for name in ("old", "recent"):
+        store.start(name)
+        store.finish(name, "succeeded")
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE jobs SET finished_at = '2000-01-01T00:00:00.000+00:00' WHERE id = 'old'")
+    assert store.expire(timedelta(days=30)) == ["old"]
+    assert store.get("old") is None and store.get("recent") is not None and store.get("active") is not None
+    assert store.counts() == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
