@@ -97,13 +97,9 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        problem = Problem(413, "Content too large", f"request body exceeds {self.max_bytes} bytes")
-        body = JSONResponse(
-            {"type": "about:blank", "title": problem.title, "status": 413, "detail": problem.detail,
-             "instance": scope["path"]},
-            status_code=413, media_type=problems.MEDIA_TYPE,
-        )
-        await body(scope, receive, send)
+        body = {"type": "about:blank", "title": "Content too large", "status": 413,
+                "detail": f"request body exceeds {self.max_bytes} bytes", "instance": scope["path"]}
+        await JSONResponse(body, status_code=413, media_type=problems.MEDIA_TYPE)(scope, receive, send)
 
 
 def _links(job: str) -> Links:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from api.store import JobStateError, StoreFullError
 from cluster import ClusterUnavailableError
-from forecaster import CancelledError, ForecasterError, PolicyError, RequestError
+from forecaster import ForecasterError, PolicyError, RequestError
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -65,8 +65,6 @@ def _domain(error: ForecasterError, retry_after: int) -> Problem:
         return Problem(409, "Conflict", str(error), CONFLICT)
     if isinstance(error, ClusterUnavailableError):
         return Problem(503, "Service unavailable", str(error), UNAVAILABLE)
-    if isinstance(error, CancelledError):
-        return Problem(409, "Cancelled", str(error), CONFLICT)
     return Problem(400, "Bad request", str(error), INVALID)
 
 
