@@ -14,7 +14,9 @@ File format::
         economies: [CHN, USA, EU, ASEAN]
 
 The whole file is validated before anything runs. Each scenario writes
-``NAME.nc`` (every draw) and ``NAME.done.json`` (request, calibration hash,
+``NAME.nc`` (every draw; for runs too large to keep every draw, above
+``forecaster.EXACT_MAX_CELLS``, the summary, whose ``summary_method``
+attribute says so) and ``NAME.done.json`` (request, calibration hash,
 SHA-256 of the netCDF, headline rows); ``summary.csv`` collects the headline
 rows of all scenarios. A rerun skips scenarios whose outputs verify against
 their manifest and redoes the rest.
@@ -46,8 +48,8 @@ from forecaster import (
 )
 from forecaster.summary import headline_table
 
-#: Exit codes of ``forecaster batch``.
-EXIT_OK, EXIT_INVALID, EXIT_SCENARIO_FAILED = 0, 2, 3
+#: Exit codes of ``forecaster batch`` (meanings in :mod:`api.cli`).
+EXIT_OK, EXIT_INVALID, EXIT_SCENARIO_FAILED, EXIT_CLUSTER_UNAVAILABLE, EXIT_JOB_FAILED = 0, 2, 3, 4, 5
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_SCENARIOS = 1000
 
@@ -108,7 +110,7 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
             problems.append(str(error))
             continue
         try:
-            check_request(request, calibration, where=label)  # economies, lever timing, size
+            check_request(request, calibration, where=label)  # economies, lever economies and timing
         except RequestError as error:
             problems.append(str(error))
             continue
@@ -188,7 +190,7 @@ def _run_one(
     progress = None if on_progress is None else (lambda d, t: on_progress(scenario.name, d, t))
     result = forecast(scenario.request, calibration, executor=executor, on_progress=progress)
     partial = out / f".{scenario.name}.nc.partial"
-    write_netcdf(result.draws, partial)
+    write_netcdf(result.summary if result.draws is None else result.draws, partial)
     final = out / f"{scenario.name}.nc"
     partial.replace(final)  # atomic: a netCDF under its final name is always complete
     manifest = {

@@ -1,7 +1,11 @@
 """Command line: ``forecaster forecast`` runs one forecast; ``forecaster batch`` runs a file of scenarios.
 
 Exit codes: 0 success; 2 invalid input, nothing run (the message names the
-field); 3 a batch ran but at least one scenario failed.
+field); 3 a batch ran but at least one scenario failed; 4 Ray unavailable: the
+cluster cannot be reached or joined (token authentication, workers' code),
+nothing run; 5 a batch job submitted with ``--address`` was stopped or failed
+on the cluster without running the batch to its end (Ray's message says why).
+A job that ends with code 2, 3 or 4 on the cluster ends the command with it.
 """
 
 from __future__ import annotations
@@ -10,11 +14,19 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from api.batch import EXIT_INVALID, EXIT_OK, load_batch, run_batch
+from api.batch import (
+    EXIT_CLUSTER_UNAVAILABLE,
+    EXIT_INVALID,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_SCENARIO_FAILED,
+    load_batch,
+    run_batch,
+)
 from forecaster import (
     PRESETS,
     Executor,
@@ -51,13 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-baseline", action="store_true", help="skip the baseline comparison")
     _executor_option(run)
     run.add_argument("--chart-economy", default="CHN", help="economy of the fan chart")
-    run.add_argument("--netcdf", action="store_true", help="also write every draw to netCDF")
+    run.add_argument(
+        "--netcdf", action="store_true",
+        help="also write every draw to draws.nc (runs too large to keep every draw: the summary, summary.nc)",
+    )
     run.add_argument("--out", type=Path, default=Path("data/forecast"), help="output directory")
     batch = commands.add_parser("batch", help="run every scenario of a YAML or JSON file")
     batch.add_argument("file", type=Path, help="batch file (see api/batch.py for the format)")
     batch.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
     batch.add_argument("--out", type=Path, default=Path("data/batch"), help="output directory")
     _executor_option(batch)
+    batch.add_argument(
+        "--address",
+        default="",
+        help="run the batch as a job on the Ray cluster whose Jobs API (dashboard) is at this URL, "
+        "e.g. http://HEAD:8265, with --executor ray, and follow it; --out is then an absolute path "
+        "on the head node",
+    )
     serve = commands.add_parser(
         "serve", help="run the HTTP service (settings from FORECASTER_* variables, see docs/api.md)"
     )
@@ -141,7 +163,10 @@ def forecast_command(args: argparse.Namespace) -> int:
     economy = args.chart_economy if args.chart_economy in summary.economy.values else str(summary.economy[0])
     written.append(fan_chart(summary, economy, out / f"fanchart-{economy}.png"))
     if args.netcdf:
-        written.append(write_netcdf(result.draws, out / "draws.nc"))
+        if result.draws is None:
+            written.append(write_netcdf(summary, out / "summary.nc"))
+        else:
+            written.append(write_netcdf(result.draws, out / "draws.nc"))
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
@@ -151,6 +176,8 @@ def batch(args: argparse.Namespace) -> int:
     """Run the ``batch`` command: validate the whole file, then run what is not yet done."""
     calibration = load_calibration(args.calibration)
     scenarios = load_batch(args.file, calibration)  # raises before anything runs
+    if args.address:
+        return _batch_on_cluster(args)
     executor = _executor(args.executor)
     with tqdm(total=len(scenarios), unit="scenario", desc="batch", file=sys.stderr) as bar:
         done: set[str] = set()
@@ -164,6 +191,23 @@ def batch(args: argparse.Namespace) -> int:
         code = run_batch(scenarios, args.out, calibration, executor, progress)
     print(f"wrote {args.out / 'summary.csv'} ({len(scenarios)} scenarios)")
     return code
+
+
+def _batch_on_cluster(args: argparse.Namespace) -> int:
+    """Submit a validated batch file as a Ray job at ``args.address``; follow it to the end."""
+    if not PurePosixPath(args.out).is_absolute():
+        print(f"error: --out: must be an absolute path on the cluster with --address, got {args.out}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    from cluster.jobs import submit_batch  # Ray only when asked for
+
+    outcome = submit_batch(args.address, args.file, str(args.out), args.calibration)
+    if outcome.status == "SUCCEEDED":
+        return EXIT_OK
+    if outcome.exit_code in (EXIT_INVALID, EXIT_SCENARIO_FAILED, EXIT_CLUSTER_UNAVAILABLE):
+        return outcome.exit_code  # the job's log, printed above, says why
+    print(f"error: job {outcome.submission_id} {outcome.status}: {outcome.message}", file=sys.stderr)
+    return EXIT_JOB_FAILED
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -189,12 +233,23 @@ Try:
 COMMANDS = {"forecast": forecast_command, "batch": batch, "serve": serve}
 
 
+def _exit_code(error: ForecasterError) -> int:
+    """Exit code of a domain error (see the module docstring)."""
+    cluster = sys.modules.get("cluster")  # Ray's errors exist only if Ray was asked for
+    if cluster is not None and isinstance(error, cluster.ClusterUnavailableError):
+        return EXIT_CLUSTER_UNAVAILABLE
+    return EXIT_INVALID
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecaster`` command; returns the exit code (see module docstring)."""
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ForecasterError, OSError, json.JSONDecodeError) as error:
+    except ForecasterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return _exit_code(error)
+    except (OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID
 

@@ -85,7 +85,7 @@ def _located(error: RequestError | PolicyError, where: str) -> RequestError:
 
 
 def check_request(request: ForecastRequest, calibration: Calibration, where: str = "request") -> None:
-    """Check what depends on the calibration (economies, lever timing, size) before queuing.
+    """Check what depends on the calibration (economies, lever economies and timing) before queuing.
 
     Raises
     ------

@@ -40,7 +40,13 @@ import numpy as np  # noqa: E402
 from forecaster import PRESETS, ModelParams, build_params, draw_shocks, load_calibration  # noqa: E402
 from forecaster.kernel import simulate  # noqa: E402
 from forecaster.reference import simulate_loop  # noqa: E402
-from forecaster.simulation import BlockJob, SerialExecutor, plan_blocks  # noqa: E402
+from forecaster.simulation import (  # noqa: E402
+    BlockJob,
+    BlockResult,
+    SerialExecutor,
+    plan_blocks,
+    simulate_blocks,
+)
 
 PRESET = "high-level-opening"
 N_DRAWS = 10_000
@@ -75,7 +81,11 @@ def make_params() -> ModelParams:
 
 def run_engine(params: ModelParams) -> object:
     """The production path of one forecast: per block, draw its shocks and simulate them."""
-    return SerialExecutor().map_blocks(BlockJob(params, None), plan_blocks(N_DRAWS, SEED, BLOCK_SIZE))
+    results: list[BlockResult] = []
+    blocks = plan_blocks(N_DRAWS, SEED, BLOCK_SIZE)
+    job = BlockJob(params, None)
+    SerialExecutor().map_groups(simulate_blocks, job, [[block] for block in blocks], results.extend)
+    return results
 
 
 def high_water_rss() -> int:

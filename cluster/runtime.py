@@ -1,20 +1,58 @@
 """Connecting to Ray: an embedded local instance by default, or an existing cluster.
 
-Ray >= 2.59 turns token authentication on for local clusters and generates a
-token in ``~/.ray/auth_token``. Ray reads ``RAY_AUTH_MODE``, ``RAY_AUTH_TOKEN``
-and ``RAY_AUTH_TOKEN_PATH`` when it is imported, so they must be in the
-process environment (the Helm chart sets them from a Secret); this module
-never changes them after import.
+Token authentication
+    Ray >= 2.59 turns token authentication on by default (for local clusters;
+    2.61 for every cluster). Ray reads ``RAY_AUTH_MODE``, ``RAY_AUTH_TOKEN``
+    and ``RAY_AUTH_TOKEN_PATH`` from the environment when it starts up, so they
+    belong in the environment of the process (the Helm chart sets them from a
+    Secret, the tests in the environment of the processes they start); this
+    module reads them and never changes them. Joining an existing cluster
+    needs ``RAY_AUTH_MODE`` set explicitly, to ``token`` (with the cluster's
+    token in ``RAY_AUTH_TOKEN``, in the file named by ``RAY_AUTH_TOKEN_PATH``
+    or in ``~/.ray/auth_token``) or to ``disabled``: with the mode unset, Ray
+    sends no token to an address it was given, and a cluster that wants one
+    refuses the handshake after about 20 s with a message that does not say
+    why. The embedded instance follows Ray's default: token mode, with a token
+    generated in ``~/.ray/auth_token`` if there is none.
+
+Project code on workers
+    When joining an existing cluster, this process's ``forecaster`` and
+    ``cluster`` packages are shipped to the workers as runtime-environment
+    ``py_modules`` (uploaded once per content hash), so workers run exactly
+    the driver's code: results are bit-identical to a serial run only if they
+    do. The cluster's Python must provide the dependencies (the project's
+    image does); :func:`connect` checks, with one task on every node, that
+    workers import the code and have the same Python and numpy versions. Set
+    ``FORECASTER_RAY_SHIP_CODE=0`` to use the cluster's installed copy instead
+    (a cluster running the same image as the driver).
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import numpy as np
 import ray
+import ray.util.client
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from forecaster import ForecasterError
+import forecaster
+from forecaster import MODEL_VERSION, ForecasterError
+
+#: Seconds to wait for the head's port to accept a connection before calling it unreachable.
+REACH_TIMEOUT = 5.0
+#: Seconds for the environment check task (a worker may have to start and fetch the code).
+PROBE_TIMEOUT = 120.0
+#: Ports of addresses given as a URL without one.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Left out of shipped packages: bytecode is rebuilt by the workers' own Python.
+CODE_EXCLUDES = ["__pycache__", "*.pyc"]
 
 
 class ClusterUnavailableError(ForecasterError):
@@ -29,26 +67,83 @@ class RaySettings:
     ----------
     address : str
         Empty: start an embedded local Ray bound to loopback. Otherwise an
-        existing cluster, e.g. ``"auto"`` or ``"10.0.0.5:6379"``.
+        existing cluster, e.g. ``"auto"``, ``"10.0.0.5:6379"`` or
+        ``"ray://head:10001"``.
     num_cpus : int or None
         CPUs of the embedded instance (ignored when connecting).
     include_dashboard : bool
         Start the dashboard of an embedded instance (off unless asked).
+    ship_code : bool
+        When joining a cluster, ship this process's ``forecaster`` and
+        ``cluster`` packages to the workers (see the module docstring).
     """
 
     address: str = ""
     num_cpus: int | None = None
     include_dashboard: bool = False
+    ship_code: bool = True
 
     @classmethod
     def from_env(cls) -> RaySettings:
-        """Read ``FORECASTER_RAY_ADDRESS`` (or ``RAY_ADDRESS``) and ``FORECASTER_RAY_NUM_CPUS``."""
+        """Read the ``FORECASTER_RAY_*`` variables (the address falls back to ``RAY_ADDRESS``).
+
+        ``FORECASTER_RAY_ADDRESS``, ``FORECASTER_RAY_NUM_CPUS``, ``FORECASTER_RAY_DASHBOARD``
+        (``1`` starts it) and ``FORECASTER_RAY_SHIP_CODE`` (``0`` turns shipping off).
+        """
         cpus = os.environ.get("FORECASTER_RAY_NUM_CPUS", "")
         return cls(
             address=os.environ.get("FORECASTER_RAY_ADDRESS", os.environ.get("RAY_ADDRESS", "")),
             num_cpus=int(cpus) if cpus else None,
             include_dashboard=os.environ.get("FORECASTER_RAY_DASHBOARD", "") == "1",
+            ship_code=os.environ.get("FORECASTER_RAY_SHIP_CODE", "1") != "0",
         )
+
+
+def auth_mode(environ: Mapping[str, str] = os.environ) -> str:
+    """Return the token-authentication mode for talking to an existing cluster.
+
+    Parameters
+    ----------
+    environ : mapping
+        Where to read ``RAY_AUTH_*`` (default: this process's environment,
+        which is what Ray reads).
+
+    Returns
+    -------
+    str
+        ``"token"`` or ``"disabled"``, from ``RAY_AUTH_MODE``.
+
+    Raises
+    ------
+    ClusterUnavailableError
+        If ``RAY_AUTH_MODE`` is not set to one of them, or is ``token`` and no
+        token is configured.
+    """
+    mode = environ.get("RAY_AUTH_MODE", "").lower()
+    if mode not in ("token", "disabled"):
+        raise ClusterUnavailableError(
+            f"RAY_AUTH_MODE must be set to 'token' or 'disabled' to use an existing Ray cluster, "
+            f"got {environ.get('RAY_AUTH_MODE', '')!r}: Ray >= 2.59 clusters want a token, and Ray "
+            "sends one only in token mode (see the README, section 'On Ray')"
+        )
+    path = environ.get("RAY_AUTH_TOKEN_PATH", "")
+    token_file = Path(path) if path else Path.home() / ".ray" / "auth_token"
+    if mode == "token" and not (environ.get("RAY_AUTH_TOKEN") or token_file.is_file()):
+        where = f"the file RAY_AUTH_TOKEN_PATH={path}" if path else f"RAY_AUTH_TOKEN or {token_file}"
+        raise ClusterUnavailableError(f"RAY_AUTH_MODE=token but there is no token in {where}")
+    return mode
+
+
+def code_modules(*packages: str) -> list[str]:
+    """Directories of this process's project packages, for a runtime environment's ``py_modules``.
+
+    Parameters
+    ----------
+    *packages : str
+        Top-level package names of this repository (``forecaster``, ``cluster``, ``api``).
+    """
+    root = Path(forecaster.__file__).resolve().parent.parent
+    return [str(root / name) for name in packages]
 
 
 def connect(settings: RaySettings) -> None:
@@ -57,30 +152,152 @@ def connect(settings: RaySettings) -> None:
     Raises
     ------
     ClusterUnavailableError
-        If the cluster at ``settings.address`` cannot be joined.
+        If the cluster at ``settings.address`` cannot be joined or its workers
+        cannot run this code; the message says which and why.
     """
     if ray.is_initialized():
         return
-    try:
-        if settings.address:
-            ray.init(address=settings.address, log_to_driver=False)
-        else:
-            os.environ.pop("RAY_ADDRESS", None)  # never join a stray cluster by accident
+    if not settings.address:
+        os.environ.pop("RAY_ADDRESS", None)  # never join a stray cluster by accident
+        try:
             ray.init(
                 num_cpus=settings.num_cpus,
                 include_dashboard=settings.include_dashboard,
                 log_to_driver=False,
                 _node_ip_address="127.0.0.1",
             )
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ClusterUnavailableError(f"cannot start an embedded Ray: {error}") from None
+        return
+    auth_mode()
+    check_reachable(settings.address)
+    runtime_env = (
+        {"py_modules": code_modules("forecaster", "cluster"), "excludes": CODE_EXCLUDES}
+        if settings.ship_code
+        else None
+    )
+    try:
+        ray.init(address=settings.address, runtime_env=runtime_env, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        where = settings.address or "an embedded local instance"
-        raise ClusterUnavailableError(f"cannot connect to Ray at {where}: {error}") from None
+        cause = f" ({error.__cause__})" if error.__cause__ else ""
+        raise ClusterUnavailableError(
+            f"cannot join the Ray cluster at {settings.address}: {error}{cause}"
+        ) from None
+    try:
+        _check_workers(settings)
+    except ClusterUnavailableError:
+        ray.shutdown()
+        raise
+
+
+def check_reachable(address: str) -> None:
+    """Fail fast when nothing listens at a cluster's address (Ray itself retries for minutes).
+
+    Parameters
+    ----------
+    address : str
+        ``HOST:PORT``, ``SCHEME://HOST[:PORT]`` (``ray://``, ``http://``, ``https://``;
+        the port may be left out for the last two), or ``auto``/``local`` (found by Ray
+        on this machine; not checked).
+
+    Raises
+    ------
+    ClusterUnavailableError
+        If the address has no host and port, or nothing accepts a TCP
+        connection there within :data:`REACH_TIMEOUT` seconds.
+    """
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    try:
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a port that is not a number
+        host = port = None
+    if host is None or port is None:
+        raise ClusterUnavailableError(
+            f"Ray cluster address {address!r}: expected HOST:PORT, SCHEME://HOST:PORT or 'auto'"
+        )
+    try:
+        socket.create_connection((host, port), timeout=REACH_TIMEOUT).close()
+    except OSError as error:
+        raise ClusterUnavailableError(
+            f"Ray cluster unreachable: nothing accepts connections at {host}:{port} "
+            f"({error}); is the head node running and the address right?"
+        ) from None
+
+
+def environment() -> dict[str, str]:
+    """Return what must match between driver and workers for bit-identical results."""
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "model": MODEL_VERSION,
+    }
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def _worker_environment() -> dict[str, str]:
+    return environment()
+
+
+def environment_problems(driver: dict[str, str], worker: dict[str, str]) -> list[str]:
+    """Differences between a worker's :func:`environment` and the driver's that change results."""
+    return [
+        f"{key} {worker[key]} on the workers, {driver[key]} here"
+        for key in ("python", "numpy", "model")
+        if worker[key] != driver[key]
+    ]
+
+
+def _check_workers(settings: RaySettings) -> None:
+    """Run one task on every live node to check that its workers run this code.
+
+    Every node, because each may run another image; no CPU is reserved, so a
+    busy cluster answers too. (A side effect: each node has a worker of this
+    job ready when the forecast's tasks arrive.)
+    """
+    nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
+    probes = [
+        _worker_environment.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, False)).remote()
+        for node in nodes
+    ]
+    try:
+        workers = ray.get(probes, timeout=PROBE_TIMEOUT)
+    except ray.exceptions.GetTimeoutError:
+        raise ClusterUnavailableError(
+            f"the Ray cluster at {settings.address} did not start a worker on each of its {len(nodes)} "
+            f"nodes within {PROBE_TIMEOUT:.0f} s"
+        ) from None
+    except ray.exceptions.RayError as error:
+        hint = "" if settings.ship_code else " (FORECASTER_RAY_SHIP_CODE=0: is the project installed there?)"
+        raise ClusterUnavailableError(
+            f"workers of the Ray cluster at {settings.address} cannot run this code{hint}: {error}"
+        ) from None
+    here = environment()
+    problems = [
+        f"node {node}: {problem}"
+        for node, worker in zip(nodes, workers, strict=True)
+        for problem in environment_problems(here, worker)
+    ]
+    if problems:
+        raise ClusterUnavailableError(
+            f"workers of the Ray cluster at {settings.address} would not give bit-identical results: "
+            + "; ".join(problems)
+        )
 
 
 def readiness() -> dict[str, object]:
     """Report whether Ray is usable: connected, CPUs, and a problem description if any."""
     if not ray.is_initialized():
         return {"ready": False, "problem": "Ray is not connected"}
+    if not ray.util.client.ray.is_connected():
+        # A driver waits for a lost GCS (and Ray ends it after 60 s), so ask the GCS's port
+        # first. Not through Ray Client: the GCS address is then the server's, which this
+        # process usually cannot reach.
+        try:
+            check_reachable(ray.get_runtime_context().gcs_address)
+        except ClusterUnavailableError as error:
+            return {"ready": False, "problem": str(error)}
     try:
         cpus = ray.cluster_resources().get("CPU", 0)
     except Exception as error:  # Ray raises several private types when the GCS is gone

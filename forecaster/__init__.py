@@ -6,7 +6,15 @@ forecast. ``forecaster`` depends on numpy, scipy, xarray and matplotlib only.
 """
 
 from forecaster.calibration import Calibration, calibration_from_dict, load_calibration
-from forecaster.dataset import MODEL_VERSION, Forecast, forecast, run_forecast, to_dataset
+from forecaster.dataset import (
+    EXACT_MAX_CELLS,
+    MODEL_VERSION,
+    Forecast,
+    forecast,
+    run_forecast,
+    run_summary,
+    to_dataset,
+)
 from forecaster.errors import (
     CalibrationError,
     CancelledError,
@@ -41,8 +49,10 @@ from forecaster.simulation import (
     Executor,
     ForecastRequest,
     SerialExecutor,
+    group_blocks,
     plan_blocks,
     simulate_block,
+    simulate_blocks,
 )
 from forecaster.summary import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS, summarize
 from forecaster.theory import (
@@ -58,14 +68,15 @@ from forecaster.theory import (
 )
 
 __all__ = [
-    "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "DEFAULT_THRESHOLDS", "LEVERS",
+    "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "DEFAULT_THRESHOLDS", "EXACT_MAX_CELLS", "LEVERS",
     "MODEL_VERSION", "PRESETS", "Assumptions", "Block", "BlockJob", "BlockResult", "Calibration",
     "CalibrationError", "CancelledError", "Executor", "Forecast", "ForecastRequest", "ForecasterError",
     "Fragmentation", "Lever", "ModelParams", "Paths", "PolicyError", "PolicyMix", "Priors",
     "RequestError", "SerialExecutor", "Shocks", "acr_real_wage", "build_params",
     "calibration_from_dict", "diffusion_term", "draw_shocks", "fan_chart", "forecast",
-    "frechet_sample", "head_ries_trade_cost", "idea_flow_cdf", "kortum_growth", "load_calibration",
-    "neutral_shocks", "nqpf_index", "plan_blocks", "policy_from_dict", "preset", "price_index",
-    "run_forecast", "simulate", "simulate_block", "summarize", "to_dataset", "trade_shares",
+    "frechet_sample", "group_blocks", "head_ries_trade_cost", "idea_flow_cdf", "kortum_growth",
+    "load_calibration", "neutral_shocks", "nqpf_index", "plan_blocks", "policy_from_dict", "preset",
+    "price_index", "run_forecast", "run_summary", "simulate", "simulate_block", "simulate_blocks",
+    "summarize", "to_dataset", "trade_shares",
     "write_netcdf", "write_summary_csv",
 ]

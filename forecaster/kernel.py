@@ -1,7 +1,7 @@
 r"""The simulation kernel: a pure numpy function of (parameters, shocks).
 
-One annual step, for every draw at once (arrays ``[draw, n, i]`` with ``n``
-the destination/learner and ``i`` the source/teacher):
+One annual step, for every draw at once (bilateral arrays pair a destination
+or learner ``n`` with a source or teacher ``i``):
 
 1. Trade costs move by policy and fragmentation events,
    :math:`\ln\hat d_{ni} = \sum_k c_k\,C^{(k)}_{ni}`, and trade shares follow
@@ -24,12 +24,24 @@ the destination/learner and ``i`` the source/teacher):
    residual shock.
 
 The full model, with every parameter's source, is in ``docs/model.md``.
+
+Layout and cost. The work is a few dozen elementwise passes a year over
+(draw x economy x economy) arrays, two of them transcendental (``log`` and
+``exp`` for :math:`s^{-\beta}`; the ``exp`` of the trade shares is taken once per
+distinct trade-cost pattern, not per pair). Inside :func:`simulate`
+the draw axis is the *last* one (``[n, i, d]`` and ``[n, d]``): numpy's inner loop
+then runs over the block's draws rather than over 12 sources, so scaling by a
+per-draw or per-economy factor, a sum over sources or the channel contraction
+costs about one plain pass. The bilateral arrays are buffers reused every year,
+and each year's results are written straight into the outputs (laid out
+``[d, t, ...]``), so that no large temporary is allocated: on Linux each fresh
+array of a few MB costs about as much in page faults as several passes over it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +49,7 @@ from scipy.special import gamma as gamma_function
 
 from forecaster.params import ModelParams
 from forecaster.shocks import Shocks
-from forecaster.theory import normalize_sources, nqpf_index
+from forecaster.theory import normalize_sources
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -82,11 +94,44 @@ def lever_activity(params: ModelParams, shocks: Shocks, year_index: int) -> Floa
     Columns: hardware, software, digital, industrial (intensity x phase-in x
     drawn efficacy) and fragmentation (intensity x phase-in).
     """
-    ramps = params.ramps[year_index]
-    activity = np.empty((shocks.n_draws, 5))
-    activity[:, :4] = ramps[:4] * shocks.efficacy
-    activity[:, 4] = ramps[4]
-    return activity
+    return np.asarray(params.ramps[year_index] * _efficacy(shocks))
+
+
+def _efficacy(shocks: Shocks) -> FloatArray:
+    """Delivered fraction of the five measures, shape (D, 5): fragmentation is delivered in full."""
+    return np.column_stack([shocks.efficacy, np.ones(shocks.n_draws)])
+
+
+def cost_coefficients(
+    params: ModelParams, theta: FloatArray, activity: FloatArray, events: FloatArray
+) -> FloatArray:
+    r"""Coefficients :math:`c_k` of the trade-cost effect matrices, shape (..., 6).
+
+    Rows follow :data:`forecaster.params.COST_EFFECTS`; see
+    :func:`log_trade_cost_change` for the formula.
+
+    Parameters
+    ----------
+    params : ModelParams
+    theta : ndarray, shape (D,)
+    activity : ndarray, shape (..., D, 5)
+        From :func:`lever_activity` (one year) or stacked over years.
+    events : ndarray, shape (..., D)
+        Cumulated fragmentation jumps.
+    """
+    assumptions = params.assumptions
+    fta = math.log(2.0) / theta
+    return np.stack(
+        [
+            -assumptions.hardware_cut * activity[..., 0],
+            -assumptions.software_cut_ln2 * fta * activity[..., 1],
+            -activity[..., 2],
+            fta * activity[..., 4],
+            activity[..., 4],
+            events,
+        ],
+        axis=-1,
+    )
 
 
 def log_trade_cost_change(
@@ -111,21 +156,9 @@ def log_trade_cost_change(
     events : ndarray, shape (D,)
         Cumulated fragmentation jumps.
     """
-    assumptions = params.assumptions
-    fta = math.log(2.0) / theta
-    coefficients = np.stack(
-        [
-            -assumptions.hardware_cut * activity[:, 0],
-            -assumptions.software_cut_ln2 * fta * activity[:, 1],
-            -activity[:, 2],
-            fta * activity[:, 4],
-            activity[:, 4],
-            events,
-        ],
-        axis=1,
-    )
+    coefficients = cost_coefficients(params, theta, activity, events)
     n = params.n_economies
-    flat = coefficients @ params.cost_effects.reshape(len(coefficients[0]), n * n)
+    flat = coefficients @ params.cost_effects.reshape(coefficients.shape[-1], n * n)
     return flat.reshape(-1, n, n)
 
 
@@ -135,7 +168,8 @@ def goods_shares(
     r"""Trade shares after a change in trade costs (exact-hat Eaton-Kortum), shape (D, N, N).
 
     :math:`\pi_{ni} = \pi^0_{ni}\,\hat d_{ni}^{-\theta} / \sum_k \pi^0_{nk}\hat d_{nk}^{-\theta}`,
-    computed as one ``exp`` of the log change.
+    computed as one ``exp`` of the log change. :func:`simulate` computes the same
+    shares in its own (draws-last) layout.
     """
     exponent = (-theta[:, None, None] * log_cost_change).astype(BILATERAL)
     return np.asarray(normalize_sources(params.goods_shares.astype(BILATERAL) * np.exp(exponent)), BILATERAL)
@@ -145,7 +179,8 @@ def simulate(params: ModelParams, shocks: Shocks) -> Paths:
     """Simulate every draw of ``shocks`` under ``params``.
 
     Vectorised over draws; the only Python loop is over years. Deterministic:
-    the same inputs give bit-identical outputs.
+    the same inputs give bit-identical outputs, and a draw's outputs do not depend
+    on which other draws are simulated with it.
 
     Parameters
     ----------
@@ -157,127 +192,217 @@ def simulate(params: ModelParams, shocks: Shocks) -> Paths:
     -------
     Paths
     """
+    if shocks.n_draws == 1:
+        # With a draw axis of length one numpy sums over sources pairwise and BLAS uses gemv
+        # instead of gemm, which round differently: simulate the draw twice so that its result
+        # is bit-identical to the same draw inside a larger block.
+        twice = Shocks(**{f.name: np.concatenate([getattr(shocks, f.name)] * 2) for f in fields(Shocks)})
+        paths = _simulate(params, twice)
+        return Paths(**{f.name: getattr(paths, f.name)[:1].copy() for f in fields(Paths)})
+    return _simulate(params, shocks)
+
+
+def _column(vector: FloatArray) -> FloatArray:
+    """View a per-economy (N,) vector as (N, 1), to broadcast over draws."""
+    return vector[:, None]
+
+
+def _bilateral(matrix: FloatArray) -> npt.NDArray[np.float32]:
+    """Convert a constant (N, N) matrix to float32 (N, N, 1), to broadcast over draws."""
+    return np.asarray(matrix, dtype=BILATERAL)[:, :, None]
+
+
+def _diagonal(array: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """View the [n, n, :] entries of a contiguous (N, N, D) array as (N, D)."""
+    n, _, n_draws = array.shape
+    return array.reshape(n * n, n_draws)[:: n + 1]
+
+
+def _year_of(output: FloatArray, t: int) -> FloatArray:
+    """View year t of a (D, T, N, ...) output as (N, ..., D)."""
+    return np.moveaxis(output[:, t], 0, -1)
+
+
+def _shock_of(values: FloatArray, t: int) -> FloatArray:
+    """Copy year t of a (D, T, N) shock into a C-ordered (N, D) array.
+
+    A transposed view would make every result computed from it transposed
+    too, and slow to combine with the C-ordered state.
+    """
+    return np.ascontiguousarray(values[:, t].T)
+
+
+def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
+    """Run :func:`simulate` for at least two draws, draws last (see the module docstring)."""
     a = params.assumptions
     priors = a.priors
     n_draws, n_years, n = shocks.n_draws, params.n_years, params.n_economies
     theta, beta = shocks.theta, shocks.beta
-    omega = params.channel_weights
-    border = 1.0 - np.eye(n)
+    minus_theta = -theta[:, None]
+    # Python floats keep float32 arithmetic in float32 (numpy float64 scalars would promote).
+    w_goods, w_factors, w_digital = (float(w) for w in params.channel_weights)
 
-    log_tfp = np.broadcast_to(params.log_tfp0, (n_draws, n)).copy()
-    log_productivity = np.zeros((n_draws, n))
+    efficacy = _efficacy(shocks)
     events = np.cumsum(shocks.fragmentation, axis=1)
-    research_path = (1.0 + params.research_growth) ** np.arange(n_years)[:, None]  # R(t)/R(0)
-    own_scale = theta[:, None] * params.own_rate
-    diffusion_scale = (theta * gamma_function(1.0 - beta))[:, None] * params.diffusion_rate
-    minus_beta = (-beta[:, None, None]).astype(BILATERAL)
+    # Pairs whose trade costs move alike (the same column of the effect matrices: e.g. all
+    # pairs outside the lever masks within or between blocs) share one exponential, so exp is
+    # taken once per distinct column and gathered to the pairs (5 columns of 144 for the
+    # high-level-opening preset, 48 for the baseline).
+    cost_patterns, pattern_of_pair = np.unique(
+        params.cost_effects.reshape(-1, n * n).T, axis=0, return_inverse=True
+    )
+    cost_patterns = cost_patterns.astype(BILATERAL)
+    pattern_of_pair = pattern_of_pair.ravel()
+    goods0 = _bilateral(params.goods_shares)
     # Factor links f0 (1 + a L) have row sums 1 + a (f0 L) 1, so they normalise in closed form.
-    factor_shares = params.factor_shares.astype(BILATERAL)
-    factor_boost = (params.factor_shares * params.industrial_links).astype(BILATERAL)
-    factor_boost_total = factor_boost.sum(axis=1)
+    factors0 = _bilateral(params.factor_shares)
+    factor_links = params.factor_shares * params.industrial_links
+    factor_boost = _bilateral(factor_links)
+    factor_boost_total = _column(factor_links.sum(axis=1)).astype(BILATERAL)
     # Data links g0 (1 + P (o_n o_i - 1)) = g0 (1 - P) + g0 P o_n o_i.
-    digital_shares = params.digital_shares.astype(BILATERAL)
-    data_fixed = (params.digital_shares * (1.0 - params.digital_pairs)).astype(BILATERAL)
-    data_opened = (params.digital_shares * params.digital_pairs).astype(BILATERAL)
-    border = border.astype(BILATERAL)
-    insight_weight = (theta * beta)[:, None]
-    stri0 = params.digital_stri0
-    nqpf_prev = _nqpf(params, np.exp(params.log_tfp0), params.rd_intensity0, 1.0 - stri0,
-                      params.talent0)
+    data0 = w_digital * _bilateral(params.digital_shares)
+    data_fixed = _bilateral(params.digital_shares * (1.0 - params.digital_pairs))
+    data_opened = _bilateral(params.digital_shares * params.digital_pairs)
+    stri0 = _column(params.digital_stri0)
+    digital_gap = _column(params.digital_gap)
+    minus_beta = (-beta).astype(BILATERAL)
+    insight_weight = theta * beta
+    diffusion_scale = theta * gamma_function(1.0 - beta) * _column(params.diffusion_rate)
+    software_enacting = _column(params.software_enacting)
+    own_scale = theta * _column(params.own_rate)
+    research_path = (1.0 + params.research_growth) ** np.arange(n_years)[:, None]  # R(t)/R(0)
+    log_tfp0 = _column(params.log_tfp0)
+    # NQPF = sum_k w_k c_k / base_k (theory.nqpf_index written out). R&D intensity and talent
+    # are linear in the industrial lever, so the R&D, openness and talent terms are
+    # nqpf_fixed + nqpf_slope x lever - w_open STRI, with (T, N) tables.
+    nqpf_weights = params.nqpf_weights / params.nqpf_base
+    rd = nqpf_weights[1] * params.rd_intensity0
+    talent_path = (1.0 + a.talent_growth) ** np.arange(1, n_years + 1)[:, None]
+    talent = nqpf_weights[3] * params.talent0 * talent_path  # (T, N)
+    nqpf_fixed = rd + nqpf_weights[2] + talent
+    enacting = params.industrial_enacting
+    nqpf_slope = enacting * (a.industrial_rd_boost * rd + a.industrial_talent_boost * talent)
 
-    # One list per output, one entry per year, stacked once at the end: writing into
-    # year slices of (draw, year, ...) arrays is strided and measurably slower.
-    out: dict[str, list[FloatArray]] = {name: [] for name in Paths.__dataclass_fields__}
+    # Bilateral buffers, (N, N, D), reused every year. channels holds the three channels'
+    # parts of the sourcing weights, omega_c x^c_ni (rows sum to omega_c); s is their sum.
+    channels = np.empty((3, n, n, n_draws), BILATERAL)
+    goods, factors, data = channels
+    sourcing = np.empty((n, n, n_draws), BILATERAL)
+    scratch = np.empty((n, n, n_draws), BILATERAL)
+    # Outputs in their final layout, written year by year through _year_of views.
+    tfp, tfp_growth, nqpf, import_share = (np.empty((n_draws, n_years, n)) for _ in range(4))
+    channel_growth = np.empty((n_draws, n_years, n, 5))
+
+    log_tfp = np.repeat(log_tfp0, n_draws, axis=1)
+    log_productivity = np.zeros((n, n_draws))
 
     for t in range(n_years):
-        activity = lever_activity(params, shocks, t)
-        industrial, digital, fragmentation = activity[:, 3:4], activity[:, 2:3], activity[:, 4:5]
+        activity = params.ramps[t] * efficacy  # lever_activity, (D, 5)
+        software, digital, industrial = activity[:, 1], activity[:, 2], activity[:, 3]
+        fragmentation = params.ramps[t, 4]  # the same for every draw
 
-        # Goods channel: trade shares after the change in trade costs.
-        log_cost = log_trade_cost_change(params, theta, activity, events[:, t])
-        goods = goods_shares(params, log_cost, theta)
+        # Goods channel: pi0 exp(-theta ln d-hat), normalised over sources.
+        coefficients = cost_coefficients(params, theta, activity, events[:, t])
+        exponent = np.ascontiguousarray((coefficients * minus_theta).T, dtype=BILATERAL)
+        per_pattern = np.exp(cost_patterns @ exponent)
+        np.take(per_pattern, pattern_of_pair, axis=0, out=goods.reshape(n * n, n_draws), mode="clip")
+        goods *= goods0
+        goods_total = goods.sum(axis=1)
+        np.subtract(1.0, _diagonal(goods) / goods_total, out=_year_of(import_share, t), dtype=np.float64)
+        goods *= (w_goods / goods_total)[:, None, :]
 
         # Factor channel: FDI and talent links with partners rise with the industrial lever.
         # Channels whose measure is inactive this year keep their base-year shares.
         if industrial.any():
-            factors = (factor_shares + industrial[:, :, None].astype(BILATERAL) * factor_boost) / (
-                1 + industrial.astype(BILATERAL) * factor_boost_total
-            )[:, :, None]
+            industrial32 = industrial.astype(BILATERAL)
+            np.multiply(factor_boost, industrial32, out=factors)
+            factors += factors0
+            factors *= (w_factors / (1 + factor_boost_total * industrial32))[:, None, :]
         else:
-            factors = np.broadcast_to(factor_shares, goods.shape)
+            np.multiply(factors0, w_factors, out=factors)
 
         # Data channel: links scale with (1 - STRI_n)(1 - STRI_i); the digital lever opens
         # enacting-partner pairs, fragmentation tightens every economy's regime.
-        stri_lever = stri0 - digital * params.digital_gap
+        stri_lever = stri0 - digital * digital_gap
         stri = np.clip(stri_lever + a.fragmentation_stri_rise * fragmentation, 0.0, 1.0)
-        if digital.any() or fragmentation.any():
+        if digital.any() or fragmentation != 0:
             opening = ((1.0 - stri_lever) / (1.0 - stri0)).astype(BILATERAL)
-            data_links = data_fixed + data_opened * (opening[:, :, None] * opening[:, None, :])
-            if fragmentation.any():
+            np.multiply(opening[:, None, :], opening[None, :, :], out=data)
+            data *= data_opened
+            data += data_fixed
+            if fragmentation != 0:
                 closing = ((1.0 - stri) / (1.0 - stri_lever)).astype(BILATERAL)
-                data_links *= 1 + border * (closing[:, :, None] * closing[:, None, :] - 1)
-            data = normalize_sources(data_links)
+                np.multiply(closing[:, None, :], closing[None, :, :], out=scratch)
+                _diagonal(scratch)[...] = 1.0  # only links with partners are cut
+                data *= scratch
+            data *= (w_digital / data.sum(axis=1))[:, None, :]
         else:
-            data = np.broadcast_to(digital_shares, goods.shape)
+            np.copyto(data, data0)
 
-        # Buera-Oberfield diffusion: nu Gamma(1-b) sum_i s^(1-b) (lam_i/lam_n)^b, split by
-        # channel in proportion to each channel's part of the sourcing weight s.
-        channel_shares = (goods, factors, data)
-        sourcing = sum(w * x for w, x in zip(omega.astype(BILATERAL), channel_shares, strict=True))
-        # lam_i^beta relative to lam_n^beta, via log TFP; kept float64 for range.
-        insight = np.exp(insight_weight * log_tfp)
-        # s^(1-b) / s = s^(-b), as exp(-b ln s): faster than np.power.
-        per_unit = np.exp(minus_beta * np.log(sourcing)) * insight[:, None, :].astype(BILATERAL)
-        flows = np.stack(
-            [w * np.einsum("dni,dni->dn", x, per_unit) for w, x in zip(omega, channel_shares, strict=True)],
-            axis=-1,
-        ) / insight[:, :, None]
-        software_boost = 1.0 + (
-            a.software_diffusion_boost * activity[:, 1:2] * params.software_enacting
-        )
-        diffusion = (diffusion_scale * software_boost)[:, :, None] * flows
+        # Buera-Oberfield diffusion: nu Gamma(1-b) sum_i s^(1-b) (lam_i/lam_n)^b, split by channel
+        # in proportion to each channel's part of s: sum_i omega_c x^c_ni s^(-b) (lam_i/lam_n)^b.
+        np.add(goods, factors, out=sourcing)
+        sourcing += data
+        # s^(-b) (lam_i/lam_n)^b as one exp of -b ln s + theta b (ln TFP_i - ln TFP_n). Log TFP is
+        # centred per draw before rounding to float32, so the exponent keeps ~1e-7 precision.
+        np.log(sourcing, out=sourcing)
+        sourcing *= minus_beta
+        insight = insight_weight * log_tfp
+        insight = (insight - insight.mean(axis=0)).astype(BILATERAL)
+        np.subtract(insight[None, :, :], insight[:, None, :], out=scratch)
+        sourcing += scratch
+        np.exp(sourcing, out=sourcing)
+        flows = np.einsum("cnid,nid->cnd", channels, sourcing)  # one pass for the 3 channels
+        software_boost = 1.0 + a.software_diffusion_boost * software * software_enacting
+        diffusion = (diffusion_scale * software_boost) * flows  # (3, N, D)
 
         # Own research (Kortum): ideas arrive in proportion to research effort R(t).
         log_productivity = (
             priors.research_persistence * log_productivity
-            + priors.research_volatility * shocks.research[:, t]
+            + priors.research_volatility * _shock_of(shocks.research, t)
         )
-        own = own_scale * research_path[t] * np.exp(
-            log_productivity - theta[:, None] * (log_tfp - params.log_tfp0)
-        ) * shocks.lumpiness[:, t]
+        own = own_scale * _column(research_path[t]) * np.exp(
+            log_productivity - theta * (log_tfp - log_tfp0)
+        ) * _shock_of(shocks.lumpiness, t)
 
-        total = own + diffusion.sum(axis=-1)
-        knowledge_growth = np.log1p(total) / theta[:, None]  # d ln(lam) / theta
-        shock = priors.macro_volatility * shocks.macro[:, t]
+        # ln(1 + total) rather than log1p: half the cost, and its absolute error (~1e-16) is far
+        # below the float32 rounding of the flows.
+        total = own + diffusion[0] + diffusion[1] + diffusion[2]
+        knowledge_growth = np.log(1.0 + total) / theta
+        shock = priors.macro_volatility * _shock_of(shocks.macro, t)
         log_tfp = log_tfp + knowledge_growth + shock
 
         # Attribute growth to channels in proportion to their flows (0 where nothing flows).
         share = knowledge_growth / np.where(total > 0, total, 1.0)
-        channels = np.concatenate(
-            [(own * share)[:, :, None], diffusion * share[:, :, None], shock[:, :, None]], axis=-1
+        channels_t = _year_of(channel_growth, t)  # (N, 5, D)
+        np.multiply(own, share, out=channels_t[:, 0])
+        np.multiply(diffusion, share, out=np.moveaxis(channels_t[:, 1:4], 1, 0))
+        channels_t[:, 4] = shock
+        _year_of(tfp, t)[...] = log_tfp  # exponentiated after the loop, in one pass
+        np.add(knowledge_growth, shock, out=_year_of(tfp_growth, t))
+        # NQPF terms other than TFP; the TFP term is added after the loop.
+        _year_of(nqpf, t)[...] = (
+            _column(nqpf_fixed[t]) + _column(nqpf_slope[t]) * industrial - nqpf_weights[2] * stri
         )
-        tfp = np.exp(log_tfp)
 
-        years_elapsed = t + 1
-        rd = params.rd_intensity0 * (
-            1.0 + a.industrial_rd_boost * industrial * params.industrial_enacting
-        )
-        talent = params.talent0 * (1.0 + a.talent_growth) ** years_elapsed * (
-            1.0 + a.industrial_talent_boost * industrial * params.industrial_enacting
-        )
-        nqpf = _nqpf(params, tfp, rd, 1.0 - stri, talent)
-        out["tfp"].append(tfp)
-        out["tfp_growth"].append(knowledge_growth + shock)
-        out["channel_growth"].append(channels)
-        out["nqpf"].append(nqpf)
-        out["nqpf_growth"].append(np.log(nqpf / nqpf_prev))
-        out["import_share"].append(1.0 - np.diagonal(goods, axis1=1, axis2=2).astype(np.float64))
-        nqpf_prev = nqpf
+    np.exp(tfp, out=tfp)
+    nqpf_growth = np.multiply(tfp, nqpf_weights[0])  # the TFP term (this buffer is reused below)
+    nqpf += nqpf_growth
+    nqpf0 = (
+        nqpf_weights[0] * np.exp(params.log_tfp0)
+        + nqpf_weights[1] * params.rd_intensity0
+        + nqpf_weights[2] * (1.0 - params.digital_stri0)
+        + nqpf_weights[3] * params.talent0
+    )
+    np.divide(nqpf[:, 0], nqpf0, out=nqpf_growth[:, 0])
+    np.divide(nqpf[:, 1:], nqpf[:, :-1], out=nqpf_growth[:, 1:])
+    np.log(nqpf_growth, out=nqpf_growth)
 
-    return Paths(**{name: np.stack(values, axis=1) for name, values in out.items()})
-
-
-def _nqpf(params: ModelParams, *components: FloatArray) -> FloatArray:
-    """NQPF index of (TFP, R&D intensity, digital openness, talent), each (..., N)."""
-    stacked = np.stack(np.broadcast_arrays(*components), axis=-1)
-    return nqpf_index(stacked, params.nqpf_base, params.nqpf_weights)
+    return Paths(
+        tfp=tfp,
+        tfp_growth=tfp_growth,
+        channel_growth=channel_growth,
+        nqpf=nqpf,
+        nqpf_growth=nqpf_growth,
+        import_share=import_share,
+    )

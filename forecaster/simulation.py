@@ -4,15 +4,18 @@ A forecast of ``n_draws`` is cut into blocks of ``block_size`` draws; block
 ``k`` draws its shocks from ``default_rng(SeedSequence(seed).spawn(n_blocks)[k])``.
 A block's result depends only on the request and its index, so the forecast
 is bit-identical however blocks are grouped into tasks or spread over workers.
-Executors (serial here, Ray in :mod:`cluster`) only decide where blocks run.
+The forecaster groups consecutive blocks into tasks (:func:`group_blocks`) and
+names the pure function each task runs; executors (serial here, Ray in
+:mod:`cluster`) only decide where tasks run and hand results back as they finish.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -30,11 +33,16 @@ DEFAULT_BLOCK_SIZE = 1000
 MAX_DRAWS = 1_000_000
 MAX_HORIZON_YEARS = 100
 MAX_LEVELS = 20
-#: Most draw x year x economy cells a forecast may keep per draw (about 5 GB with every
-#: variable, channel and the baseline): 100,000 draws x 30 years x 12 economies.
+#: Most draw x year x economy cells :func:`~forecaster.run_forecast` may keep per draw (about
+#: 5 GB with every variable, channel and the baseline): 100,000 draws x 30 years x 12 economies.
 MAX_CELLS = 36_000_000
+#: Smallest work per task, in draw-years (about 100 ms of kernel time on one core for
+#: 12 economies): smaller tasks spend a visible share of their time in Ray's overhead.
+MIN_TASK_DRAW_YEARS = 15_000
 
 ProgressCallback = Callable[[int, int], None]
+Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,11 @@ def simulate_block(job: BlockJob, block: Block) -> BlockResult:
     return BlockResult(block.index, simulate(job.policy, shocks), baseline)
 
 
+def simulate_blocks(job: BlockJob, blocks: Sequence[Block]) -> list[BlockResult]:
+    """Simulate a group of blocks, keeping every draw: the task of :func:`~forecaster.run_forecast`."""
+    return [simulate_block(job, block) for block in blocks]
+
+
 def plan_blocks(n_draws: int, seed: int, block_size: int = DEFAULT_BLOCK_SIZE) -> list[Block]:
     """Cut ``n_draws`` into blocks of ``block_size`` (the last may be smaller), seeding each.
 
@@ -91,39 +104,71 @@ def plan_blocks(n_draws: int, seed: int, block_size: int = DEFAULT_BLOCK_SIZE) -
     ]
 
 
-class Executor(Protocol):
-    """Runs :func:`simulate_block` over blocks; results come back in block order."""
+def group_blocks(
+    blocks: Sequence[Block], horizon_years: int, max_groups: int | None = None
+) -> list[list[Block]]:
+    """Group consecutive blocks into tasks.
 
-    def map_blocks(
+    Groups hold at least :data:`MIN_TASK_DRAW_YEARS` draw-years each and, when
+    ``max_groups`` is given, there are at most that many (fewer, larger tasks
+    mean fewer partial results to send back and merge). The last group may be
+    smaller. Grouping never changes results: every block has its own seed.
+    """
+    if not blocks:
+        return []
+    size = math.ceil(MIN_TASK_DRAW_YEARS / max(1, blocks[0].size * horizon_years))
+    if max_groups is not None:
+        size = max(size, math.ceil(len(blocks) / max_groups))
+    return [list(blocks[i : i + size]) for i in range(0, len(blocks), size)]
+
+
+class Executor(Protocol):
+    """Runs a pure task over groups of blocks, handing each result back as it finishes."""
+
+    def map_groups(
         self,
-        job: BlockJob,
-        blocks: Sequence[Block],
+        task: Callable[[Job, Sequence[Block]], Result],
+        job: Job,
+        groups: Sequence[Sequence[Block]],
+        on_result: Callable[[Result], None],
         on_progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-    ) -> list[BlockResult]:
-        """Simulate every block and return the results ordered by block index."""
+    ) -> None:
+        """Call ``on_result(task(job, group))`` once for every group, in any order.
+
+        ``task`` is a module-level function (so it can run in another process)
+        and pure: running it twice on the same group gives the same result, so
+        a task may be retried. ``on_result`` runs in the caller's process, one
+        result at a time, so results can be merged as they arrive and need not
+        all be held at once. ``on_progress(done, total)`` counts blocks;
+        ``should_cancel`` is polled between results and, when it returns True,
+        :class:`~forecaster.errors.CancelledError` is raised.
+        """
         ...
 
 
 class SerialExecutor:
-    """Runs blocks one after another in this process."""
+    """Runs groups one after another in this process."""
 
-    def map_blocks(
+    def map_groups(
         self,
-        job: BlockJob,
-        blocks: Sequence[Block],
+        task: Callable[[Job, Sequence[Block]], Result],
+        job: Job,
+        groups: Sequence[Sequence[Block]],
+        on_result: Callable[[Result], None],
         on_progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-    ) -> list[BlockResult]:
-        """Simulate every block in order; see :class:`Executor`."""
-        results = []
-        for done, block in enumerate(blocks, start=1):
+    ) -> None:
+        """Run every group in order; see :class:`Executor`."""
+        total = sum(len(group) for group in groups)
+        done = 0
+        for group in groups:
             if should_cancel is not None and should_cancel():
-                raise CancelledError(f"cancelled after {done - 1} of {len(blocks)} blocks")
-            results.append(simulate_block(job, block))
+                raise CancelledError(f"cancelled after {done} of {total} blocks")
+            on_result(task(job, group))
+            done += len(group)
             if on_progress is not None:
-                on_progress(done, len(blocks))
-        return results
+                on_progress(done, total)
 
 
 @dataclass(frozen=True)
@@ -218,6 +263,30 @@ class ForecastRequest:
         )
 
 
+def per_draw_cells(request: ForecastRequest, calibration: Calibration) -> int:
+    """Draw x year x economy cells of the request's per-draw data (per variable and scenario)."""
+    return request.n_draws * request.horizon_years * len(request.economies or calibration.economies)
+
+
+def check_per_draw_size(request: ForecastRequest, calibration: Calibration) -> None:
+    """Refuse, before any work, a request whose every draw would not fit in memory.
+
+    Raises
+    ------
+    RequestError
+        If the request would keep more than :data:`MAX_CELLS` per-draw cells.
+    """
+    cells = per_draw_cells(request, calibration)
+    if cells > MAX_CELLS:
+        n_economies = len(request.economies or calibration.economies)
+        raise RequestError(
+            "n_draws",
+            f"{request.n_draws} draws x {request.horizon_years} years x {n_economies} economies = "
+            f"{cells:,} cells exceeds the limit of {MAX_CELLS:,} kept per draw "
+            f"(e.g. 100,000 draws x 30 years x 12 economies)",
+        )
+
+
 def make_job(
     request: ForecastRequest,
     calibration: Calibration,
@@ -227,19 +296,10 @@ def make_job(
 
     Raises
     ------
-    RequestError
-        If the request would keep more than :data:`MAX_CELLS` per-draw cells.
+    RequestError, PolicyError
+        If the request's economies or lever timing do not fit the calibration.
     """
     economies = request.economies or None
-    n_economies = len(request.economies or calibration.economies)
-    cells = request.n_draws * request.horizon_years * n_economies
-    if cells > MAX_CELLS:
-        raise RequestError(
-            "n_draws",
-            f"{request.n_draws} draws x {request.horizon_years} years x {n_economies} economies = "
-            f"{cells:,} cells exceeds the limit of {MAX_CELLS:,} kept per draw "
-            f"(e.g. 100,000 draws x 30 years x 12 economies)",
-        )
     policy = build_params(
         calibration, request.policy, economies=economies,
         horizon_years=request.horizon_years, assumptions=assumptions,

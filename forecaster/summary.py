@@ -16,6 +16,21 @@ DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.15, 0.25, 0.5, 0.75, 0.85, 0.95)
 #: Default thresholds for P(annual NQPF growth > threshold).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.005, 0.01, 0.02)
 SUMMARISED = ("nqpf", "nqpf_growth", "tfp_growth")
+#: Labels of the probabilities and their MCSEs (a reduction would carry those of the counted variable).
+PROBABILITY_ATTRS = {
+    "nqpf_growth_prob_above": {"units": "1", "long_name": "P(annual NQPF growth > threshold)"},
+    "prob_beats_baseline": {"units": "1", "long_name": "P(NQPF above the baseline on the same draws)"},
+}
+#: How :func:`summarize` computes, recorded in its attributes (``forecaster.reduction``: the other way).
+METHOD_ATTRS = {
+    "summary_method": "exact",
+    "quantile_resolution": "exact: linear interpolation between order statistics",
+}
+
+
+def summary_levels(quantiles: Sequence[float]) -> list[float]:
+    """Sorted quantile levels of a summary: ``quantiles`` and :data:`DEFAULT_QUANTILES`."""
+    return sorted({float(q) for q in quantiles} | set(DEFAULT_QUANTILES))
 
 
 def mean_and_mcse(values: xr.DataArray, dim: str = "draw") -> tuple[xr.DataArray, xr.DataArray]:
@@ -59,9 +74,10 @@ def summarize(
         simulated: the same for the baseline (``baseline_`` prefix), for the
         per-draw difference policy - baseline (``diff_`` prefix), and
         ``prob_beats_baseline`` (NQPF level higher than in the baseline on the
-        same shocks) with its ``_mcse``.
+        same shocks) with its ``_mcse``. Attributes: those of ``ds`` and
+        :data:`METHOD_ATTRS`.
     """
-    levels = sorted({float(q) for q in quantiles} | set(DEFAULT_QUANTILES))
+    levels = summary_levels(quantiles)
     policy = ds.sel(scenario="policy", drop=True)
     out: dict[str, xr.DataArray] = {}
 
@@ -84,8 +100,12 @@ def summarize(
         out["prob_beats_baseline"], out["prob_beats_baseline_mcse"] = probability_and_mcse(
             difference["nqpf"] > 0
         )
+    for name, attrs in PROBABILITY_ATTRS.items():
+        for key in (name, f"{name}_mcse"):
+            if key in out:
+                out[key].attrs = dict(attrs)
     summary = xr.Dataset(out)
-    summary.attrs = dict(ds.attrs)
+    summary.attrs = {**ds.attrs, **METHOD_ATTRS}
     return summary
 
 

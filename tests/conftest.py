@@ -1,14 +1,38 @@
-"""Shared fixtures: the shipped calibration, parsed once, and one local Ray for the session."""
+"""Shared fixtures: the shipped calibration, parsed once, one local Ray for the session, and an
+executor that lays tasks out differently from the serial one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 import ray
 
 from cluster import RaySettings, connect
-from forecaster import Calibration, load_calibration
+from forecaster import Block, Calibration, load_calibration
+
+
+class ShuffledGroupsExecutor:
+    """Regroups blocks in threes and runs the groups in reverse order: a stand-in for any task layout."""
+
+    def map_groups(
+        self,
+        task: Callable[[Any, Sequence[Block]], Any],
+        job: Any,
+        groups: Sequence[Sequence[Block]],
+        on_result: Callable[[Any], None],
+        on_progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> None:
+        blocks = [block for group in groups for block in group]
+        for start in reversed(range(0, len(blocks), 3)):
+            on_result(task(job, blocks[start : start + 3]))
+
+
+@pytest.fixture
+def shuffled_executor() -> ShuffledGroupsExecutor:
+    return ShuffledGroupsExecutor()
 
 
 @pytest.fixture(scope="session")

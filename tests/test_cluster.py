@@ -11,8 +11,16 @@ import ray
 import xarray as xr
 
 from api.cli import main
-from cluster import RayExecutor, group_blocks, readiness
-from forecaster import PRESETS, Calibration, CancelledError, ForecastRequest, plan_blocks, run_forecast
+from cluster import RayExecutor, readiness
+from forecaster import (
+    PRESETS,
+    Calibration,
+    CancelledError,
+    ForecastRequest,
+    group_blocks,
+    plan_blocks,
+    run_forecast,
+)
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=1_200, seed=5, block_size=100

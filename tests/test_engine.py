@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -13,10 +12,8 @@ import xarray as xr
 from forecaster import (
     DEFAULT_ASSUMPTIONS,
     PRESETS,
-    Block,
-    BlockJob,
-    BlockResult,
     Calibration,
+    Executor,
     ForecastRequest,
     Lever,
     PolicyMix,
@@ -27,7 +24,6 @@ from forecaster import (
     plan_blocks,
     run_forecast,
     simulate,
-    simulate_block,
 )
 from forecaster.kernel import goods_shares, lever_activity, log_trade_cost_change
 
@@ -36,28 +32,15 @@ SMALL = ForecastRequest(
 )
 
 
-class ShuffledGroupsExecutor:
-    """Runs blocks in groups of three, in reverse order: a stand-in for any task layout."""
-
-    def map_blocks(
-        self,
-        job: BlockJob,
-        blocks: Sequence[Block],
-        on_progress: Callable[[int, int], None] | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> list[BlockResult]:
-        groups = [blocks[i : i + 3] for i in range(0, len(blocks), 3)]
-        results = [simulate_block(job, block) for group in reversed(groups) for block in group]
-        return sorted(results, key=lambda r: r.index)
-
-
 def test_same_request_gives_bit_identical_results(calibration: Calibration) -> None:
     xr.testing.assert_identical(run_forecast(SMALL, calibration), run_forecast(SMALL, calibration))
 
 
-def test_result_does_not_depend_on_how_blocks_are_grouped(calibration: Calibration) -> None:
+def test_result_does_not_depend_on_how_blocks_are_grouped(
+    calibration: Calibration, shuffled_executor: Executor
+) -> None:
     serial = run_forecast(SMALL, calibration)
-    shuffled = run_forecast(SMALL, calibration, executor=ShuffledGroupsExecutor())
+    shuffled = run_forecast(SMALL, calibration, executor=shuffled_executor)
     xr.testing.assert_identical(serial, shuffled)
 
 

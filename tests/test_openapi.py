@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from live_server import running
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
 from api.settings import Settings
-from live_server import running
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 

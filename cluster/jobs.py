@@ -1,0 +1,148 @@
+"""Batch forecasts on a remote Ray cluster, submitted through the Ray Jobs API.
+
+:func:`submit_batch` runs ``python -m api.cli batch FILE --executor ray --out
+OUT`` on the cluster as a Ray job and follows it to the end, printing its log
+as it comes. The job's runtime environment carries everything the cluster
+does not have:
+
+- ``working_dir``: the batch file (and calibration file, if any), copied to a
+  fresh directory so that nothing else is uploaded;
+- ``py_modules``: this process's ``forecaster``, ``cluster`` and ``api``
+  packages, so the job runs exactly the code that validated the file; the
+  job's driver then joins the cluster with ``FORECASTER_RAY_SHIP_CODE=0``
+  (its tasks inherit the job's ``py_modules``; Ray refuses the same field
+  twice);
+- ``RAY_AUTH_MODE``: this process's mode, so the driver's own check passes
+  whatever the head's environment says. The token itself is never put in
+  the job (job settings are visible in the dashboard): the driver takes it
+  from the cluster's environment.
+
+The job's driver runs on the head node with no CPU reserved
+(``entrypoint_num_cpus=0``): it mostly waits for tasks and writes files, and a
+reserved CPU would be one fewer for the tasks. ``OUT`` is a path on the head
+node (a shared volume, typically); the cluster's ``python`` must have the
+project's dependencies (the project's image has).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import aiohttp
+import ray
+from ray.job_submission import JobStatus, JobSubmissionClient
+
+from cluster.runtime import CODE_EXCLUDES, ClusterUnavailableError, auth_mode, check_reachable, code_modules
+
+#: Seconds between status polls once the log stream has ended or broken.
+POLL_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a submitted batch job ended.
+
+    Attributes
+    ----------
+    submission_id : str
+        Ray's id of the job (``ray job logs ID`` shows its log again).
+    status : str
+        ``SUCCEEDED``, ``FAILED`` or ``STOPPED``.
+    exit_code : int or None
+        Exit code of the batch command on the cluster, if it ran.
+    message : str
+        Ray's description of the end (e.g. why the runtime environment failed).
+    """
+
+    submission_id: str
+    status: str
+    exit_code: int | None
+    message: str
+
+
+def submit_batch(
+    address: str,
+    batch_file: Path,
+    out: str,
+    calibration: Path | None = None,
+    log: TextIO | None = None,
+) -> JobOutcome:
+    """Run a batch file on the cluster whose Jobs API is at ``address``; follow it to the end.
+
+    The file should have been validated here first (:func:`api.batch.load_batch`):
+    the job validates it again but a submission costs seconds.
+
+    Parameters
+    ----------
+    address : str
+        The Ray dashboard's URL, e.g. ``http://head:8265``.
+    batch_file : Path
+    out : str
+        Output directory on the cluster's head node.
+    calibration : Path, optional
+        Calibration file, shipped with the batch file (default: the shipped one).
+    log : text stream, optional
+        Where the job's log goes as it arrives (default: standard output).
+
+    Raises
+    ------
+    ClusterUnavailableError
+        If token authentication is not configured, the Jobs API cannot be
+        reached or refuses the job, or the cluster goes away while the job runs.
+    """
+    log = log or sys.stdout
+    mode = auth_mode()
+    check_reachable(address)
+    with tempfile.TemporaryDirectory(prefix="forecaster-job-") as staging:
+        shutil.copyfile(batch_file, Path(staging) / batch_file.name)
+        command = ["python", "-m", "api.cli", "batch", batch_file.name, "--executor", "ray", "--out", out]
+        if calibration is not None:
+            (Path(staging) / "calibration").mkdir()
+            shutil.copyfile(calibration, Path(staging) / "calibration" / calibration.name)
+            command += ["--calibration", f"calibration/{calibration.name}"]
+        try:
+            client = JobSubmissionClient(address)
+            submission_id = client.submit_job(
+                entrypoint=shlex.join(command),
+                entrypoint_num_cpus=0,
+                metadata={"forecaster": "batch", "file": batch_file.name},
+                runtime_env={
+                    "working_dir": staging,
+                    "py_modules": code_modules("forecaster", "cluster", "api"),
+                    "excludes": CODE_EXCLUDES,
+                    "env_vars": {"FORECASTER_RAY_SHIP_CODE": "0", "RAY_AUTH_MODE": mode},
+                },
+            )
+        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as error:
+            raise ClusterUnavailableError(f"Ray Jobs API at {address}: {error}") from None
+    print(f"submitted job {submission_id} to {address}", file=log, flush=True)
+    try:
+        asyncio.run(_print_log(client, submission_id, log))
+    except (RuntimeError, aiohttp.ClientError) as error:  # the log stream broke; the status still tells
+        print(f"(log stream of {submission_id} lost: {error}; waiting for the job to end)", file=log)
+    try:
+        info = client.get_job_info(submission_id)
+        while not JobStatus(info.status).is_terminal():
+            time.sleep(POLL_INTERVAL)
+            info = client.get_job_info(submission_id)
+    except (ConnectionError, RuntimeError) as error:
+        raise ClusterUnavailableError(
+            f"lost the Ray cluster at {address} while job {submission_id} ran: {error}"
+        ) from None
+    outcome = JobOutcome(submission_id, str(info.status), info.driver_exit_code, info.message or "")
+    print(f"job {submission_id}: {outcome.status} ({outcome.message})", file=log, flush=True)
+    return outcome
+
+
+async def _print_log(client: JobSubmissionClient, submission_id: str, log: TextIO) -> None:
+    async for chunk in client.tail_job_logs(submission_id):
+        log.write(chunk)
+        log.flush()

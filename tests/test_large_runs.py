@@ -1,0 +1,267 @@
+"""Large runs: summaries reduced inside tasks, against the exact ones, on any executor."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+import xarray as xr
+import yaml
+
+import forecaster.dataset
+from api.batch import load_batch, run_batch
+from api.cli import main
+from cluster import RayExecutor
+from forecaster import (
+    MODEL_VERSION,
+    PRESETS,
+    Block,
+    Calibration,
+    CancelledError,
+    Executor,
+    ForecastRequest,
+    RequestError,
+    SerialExecutor,
+    forecast,
+    group_blocks,
+    plan_blocks,
+    run_forecast,
+    run_summary,
+    simulate_blocks,
+    summarize,
+)
+from forecaster.reduction import (
+    MAX_GROUPS,
+    N_BINS,
+    PILOT_DRAWS,
+    GroupSummary,
+    SummaryJob,
+    SummaryMerger,
+    plan_summary,
+    summarize_group,
+)
+from forecaster.simulation import make_job
+from forecaster.summary import SUMMARISED
+
+#: Levers start in 2026 after base year 2023: the first two years have policy == baseline.
+SMALL = ForecastRequest(
+    policy=PRESETS["high-level-opening"], horizon_years=6, n_draws=3_000, seed=4, block_size=250,
+    economies=("CHN", "USA", "EU", "ASEAN"),
+)
+#: Large enough for many draws per bin in the body, small enough to keep every draw in a test.
+MEDIUM = ForecastRequest(
+    policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=20_000, seed=21,
+    quantiles=(0.01, 0.5, 0.99), thresholds=(0.0, 0.01, 0.03),
+)
+
+
+@pytest.fixture(scope="module")
+def medium(calibration: Calibration) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
+    """Every draw of MEDIUM, its exact summary, and its summary reduced in tasks."""
+    draws = run_forecast(MEDIUM, calibration)
+    return draws, summarize(draws, MEDIUM.quantiles, MEDIUM.thresholds), run_summary(MEDIUM, calibration)
+
+
+def _scenarios(draws: xr.Dataset) -> dict[str, xr.Dataset]:
+    policy, baseline = draws.sel(scenario="policy"), draws.sel(scenario="baseline")
+    return {"": policy, "baseline_": baseline, "diff_": policy - baseline}
+
+
+@pytest.mark.parametrize("compare_to_baseline", [True, False])
+def test_histogram_summary_is_laid_out_as_the_exact_one(
+    calibration: Calibration, compare_to_baseline: bool
+) -> None:
+    request = dataclasses.replace(
+        SMALL, n_draws=600, compare_to_baseline=compare_to_baseline, quantiles=(0.3,), thresholds=(0.02, 0.0)
+    )
+    exact = summarize(run_forecast(request, calibration), request.quantiles, request.thresholds)
+    reduced = run_summary(request, calibration)
+    assert list(reduced.data_vars) == list(exact.data_vars)
+    for name, values in exact.data_vars.items():
+        assert reduced[name].dims == values.dims, name
+        assert reduced[name].dtype == values.dtype, name
+        assert reduced[name].attrs == values.attrs, name
+    xr.testing.assert_identical(xr.Dataset(coords=reduced.coords), xr.Dataset(coords=exact.coords))
+    assert exact.attrs.pop("summary_method") == "exact"
+    assert reduced.attrs.pop("summary_method") == "histogram"
+    assert f"/ {N_BINS // 2}" in reduced.attrs.pop("quantile_resolution")
+    exact.attrs.pop("quantile_resolution")
+    assert reduced.attrs == exact.attrs and reduced.attrs["model_version"] == MODEL_VERSION
+
+
+def test_histogram_quantiles_are_within_the_documented_bound(
+    medium: tuple[xr.Dataset, xr.Dataset, xr.Dataset],
+) -> None:
+    """|histogram - exact| <= (max - min of the first 1,000 draws) / 2048, everywhere."""
+    draws, exact, reduced = medium
+    assert list(exact["quantile"].values) == [0.01, 0.05, 0.15, 0.25, 0.5, 0.75, 0.85, 0.95, 0.99]
+    checked = exact_cells = 0
+    for prefix, data in _scenarios(draws).items():
+        for name in SUMMARISED:
+            pilot = data[name].isel(draw=slice(0, PILOT_DRAWS))
+            bound = (pilot.max("draw") - pilot.min("draw")) / (N_BINS // 2)
+            truth = exact[f"{prefix}{name}_quantile"]
+            error = abs(reduced[f"{prefix}{name}_quantile"] - truth)
+            rounding = 4 * np.spacing(abs(truth))
+            assert (error <= bound * (1 + 1e-12) + rounding).all(), f"{prefix}{name}"
+            # The bins are fine: the bound is a small fraction of the 90% interval's width
+            # (about 0.1% in most cells, up to 0.6% in the heavier-tailed differences).
+            interval = truth.sel(quantile=0.95) - truth.sel(quantile=0.05)
+            assert (bound <= 0.01 * interval).where(interval > 0, True).all(), f"{prefix}{name}"
+            # Where the first draws were all equal (no policy yet), the quantile is exact.
+            same = (bound == 0).broadcast_like(error)
+            assert (error.where(same, 0) == 0).all(), f"{prefix}{name}"
+            checked += error.size
+            exact_cells += int(same.sum())
+    assert checked == 9 * 9 * 10 * 12 and exact_cells >= 9 * 2 * 12
+
+
+def test_histogram_moments_and_probabilities_match_the_exact_ones(
+    medium: tuple[xr.Dataset, xr.Dataset, xr.Dataset],
+) -> None:
+    _, exact, reduced = medium
+    for name in exact.data_vars:
+        if name.endswith("_quantile"):
+            continue
+        if "prob" in name:  # counts over draws: the same floats
+            np.testing.assert_array_equal(reduced[name], exact[name], err_msg=name)
+        else:  # sums in another order: the same up to rounding
+            scale = float(abs(exact[name]).max())
+            np.testing.assert_allclose(
+                reduced[name], exact[name], rtol=1e-11, atol=1e-13 * scale, err_msg=name
+            )
+
+
+def test_histogram_summary_is_bit_identical_however_blocks_are_grouped(
+    calibration: Calibration, shuffled_executor: Executor
+) -> None:
+    blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
+    assert len(group_blocks(blocks, SMALL.horizon_years, MAX_GROUPS)) == 2  # the shuffle regroups them
+    xr.testing.assert_identical(
+        run_summary(SMALL, calibration), run_summary(SMALL, calibration, executor=shuffled_executor)
+    )
+
+
+def test_merging_refuses_to_finish_with_a_block_missing(calibration: Calibration) -> None:
+    blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
+    job = plan_summary(make_job(SMALL, calibration), blocks, SMALL.thresholds)
+    merger = SummaryMerger(job)
+    merger.add(summarize_group(job, blocks[2:4]))
+    merger.add(summarize_group(job, blocks[:1]))
+    with pytest.raises(ValueError, match=r"blocks \[2, 3\] arrived but an earlier block is missing"):
+        merger.statistics([0.5])
+
+
+def test_forecast_keeps_every_draw_up_to_the_limit(
+    calibration: Calibration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cells = SMALL.n_draws * SMALL.horizon_years * len(SMALL.economies)
+    monkeypatch.setattr(forecaster.dataset, "EXACT_MAX_CELLS", cells)
+    kept = forecast(SMALL, calibration)
+    assert kept.draws is not None and kept.summary.attrs["summary_method"] == "exact"
+    monkeypatch.setattr(forecaster.dataset, "EXACT_MAX_CELLS", cells - 1)
+    summarised = forecast(SMALL, calibration)
+    assert summarised.draws is None and summarised.summary.attrs["summary_method"] == "histogram"
+    xr.testing.assert_identical(summarised.summary, run_summary(SMALL, calibration))
+
+
+def test_too_many_draws_to_keep_are_summarised_not_refused(calibration: Calibration) -> None:
+    large = ForecastRequest(n_draws=200_000, horizon_years=30)
+    with pytest.raises(RequestError, match=r"n_draws: .* exceeds the limit of 36,000,000 kept per draw"):
+        run_forecast(large, calibration)
+    with pytest.raises(CancelledError, match="before the first of 200 blocks"):  # accepted: it would run
+        forecast(large, calibration, should_cancel=lambda: True)
+
+
+def test_cli_and_batch_write_the_summary_when_draws_are_not_kept(
+    calibration: Calibration, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(forecaster.dataset, "EXACT_MAX_CELLS", 0)
+    args = ["forecast", "--preset", "digital", "--draws", "300", "--horizon", "3", "--netcdf"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert "summary.nc" in capsys.readouterr().out and not (tmp_path / "one" / "draws.nc").exists()
+    with xr.open_dataset(tmp_path / "one" / "summary.nc", engine="scipy") as written:
+        assert written.attrs["summary_method"] == "histogram" and "nqpf_quantile" in written
+    path = tmp_path / "batch.yaml"
+    path.write_text(yaml.safe_dump({"defaults": {"draws": 200, "horizon_years": 3},
+                                    "scenarios": [{"name": "opening", "policy": "high-level-opening"}]}))
+    scenarios = load_batch(path, calibration)
+    assert run_batch(scenarios, tmp_path / "batch", calibration, SerialExecutor()) == 0
+    nc = tmp_path / "batch" / "opening.nc"
+    with xr.open_dataset(nc, engine="scipy") as written:
+        assert written.attrs["summary_method"] == "histogram" and "draw" not in written.dims
+    stamp = nc.stat().st_mtime_ns
+    assert run_batch(scenarios, tmp_path / "batch", calibration, SerialExecutor()) == 0
+    assert nc.stat().st_mtime_ns == stamp  # verified against its manifest, not redone
+
+
+# On Ray (a real local instance, shared with the other suites).
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 2, 8])
+def test_ray_summary_equals_serial_bit_for_bit(
+    ray_cluster: None, calibration: Calibration, max_in_flight: int
+) -> None:
+    progress: list[tuple[int, int]] = []
+    on_ray = run_summary(
+        SMALL, calibration, executor=RayExecutor(max_in_flight),
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
+    xr.testing.assert_identical(run_summary(SMALL, calibration), on_ray)
+    assert progress[-1] == (12, 12)
+
+
+def _crash_first_attempt(job: tuple[SummaryJob, Path], blocks: Sequence[Block]) -> GroupSummary:
+    """Kill the worker the first time the first group runs; Ray retries the task elsewhere."""
+    summary_job, marker = job
+    if blocks[0].index == 0 and not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return summarize_group(summary_job, blocks)
+
+
+def test_a_retried_task_gives_the_bit_identical_summary(
+    ray_cluster: None, calibration: Calibration, tmp_path: Path
+) -> None:
+    blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
+    job = plan_summary(make_job(SMALL, calibration), blocks, SMALL.thresholds)
+    groups = [blocks[i : i + 4] for i in range(0, len(blocks), 4)]
+    marker = tmp_path / "crashed"
+    serial, retried = SummaryMerger(job), SummaryMerger(job)
+    SerialExecutor().map_groups(summarize_group, job, groups, serial.add)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    try:
+        RayExecutor().map_groups(_crash_first_attempt, (job, marker), groups, retried.add)
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert marker.exists()  # the first attempt did die
+    expected, got = serial.statistics([0.05, 0.5, 0.95]), retried.statistics([0.05, 0.5, 0.95])
+    for field in dataclasses.fields(expected):
+        np.testing.assert_array_equal(getattr(got, field.name), getattr(expected, field.name), field.name)
+
+
+def test_tasks_in_flight_are_bounded(
+    ray_cluster: None, calibration: Calibration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited_on: list[int] = []
+    wait = ray.wait
+
+    def counting_wait(refs: list[ray.ObjectRef], **kwargs: object) -> object:
+        waited_on.append(len(refs))
+        return wait(refs, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ray, "wait", counting_wait)
+    blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
+    job = make_job(SMALL, calibration)
+    results: list[object] = []
+    RayExecutor(max_in_flight=3).map_groups(
+        simulate_blocks, job, [[block] for block in blocks], results.extend
+    )
+    assert len(results) == 12 and max(waited_on) == 3
