@@ -119,7 +119,8 @@ def _job_out(record: JobRecord) -> JobOut:
 def _ray_executor(settings: Settings) -> Executor:
     from cluster import RayExecutor, RaySettings, connect  # Ray only when it is used
 
-    connect(RaySettings(settings.ray_address, settings.ray_num_cpus, settings.ray_dashboard))
+    connect(RaySettings(settings.ray_address, settings.ray_num_cpus, settings.ray_dashboard,
+                        settings.ray_ship_code))
     return RayExecutor()
 
 
@@ -186,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         caps = [
             ("body.draws", request.n_draws, settings.max_draws),
             ("body.horizon_years", request.horizon_years, settings.max_horizon_years),
-            ("body.economies", len(request.economies), settings.max_economies),
+            ("body.economies", len(request.economies or calibration.economies), settings.max_economies),
         ]
         for field, value, cap in caps:
             if value > cap:

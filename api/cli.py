@@ -213,10 +213,19 @@ def _batch_on_cluster(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     """Run the ``serve`` command: the HTTP service under uvicorn, until interrupted."""
     import uvicorn
+    from pydantic import ValidationError
 
     from api.app import create_app
+    from api.settings import Settings
 
-    app = create_app()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = "FORECASTER_" + "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"error: {name}: {problem['msg']}", file=sys.stderr)
+        return EXIT_INVALID
+    app = create_app(settings)
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     print(f"""Forecast service on {base}  (API docs: {base}/docs, Ctrl-C stops it)
 Try:

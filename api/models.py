@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from forecaster import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS, PRESETS, ForecastRequest
 
 _DEFAULT = ForecastRequest()
-_STRICT = ConfigDict(extra="forbid")
+#: Unknown fields refused; no coercion ("100" is not a number, 1 is not true).
+_STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class LeverIn(BaseModel):
@@ -56,6 +57,7 @@ class ForecastIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"policy": "high-level-opening", "economies": ["CHN", "USA", "EU"], "horizon_years": 10,

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     )
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray")
     ray_dashboard: bool = Field(False, description="start the embedded Ray's dashboard")
+    ray_ship_code: bool = Field(
+        True, description="ship this process's forecaster and cluster code to a cluster it joins"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

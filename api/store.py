@@ -89,10 +89,10 @@ class JobStore:
             db.executescript(_SCHEMA)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, lock_wait: float = 30.0) -> Iterator[sqlite3.Connection]:
         # A connection per call: sqlite3 connections must not cross threads, and opening
         # one costs tens of microseconds. isolation_level=None: we issue BEGIN ourselves.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=lock_wait, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
             yield db
@@ -127,7 +127,7 @@ class JobStore:
                     "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
                 ).fetchone()[0]
                 if active >= capacity:
-                    raise StoreFullError(f"{active} jobs are queued or running, the most allowed")
+                    raise StoreFullError(f"queued and running jobs are at the limit of {capacity}")
                 db.execute(
                     "INSERT OR REPLACE INTO jobs (id, request, status, progress, created_at) "
                     "VALUES (?, ?, 'queued', 0, ?)",
@@ -227,7 +227,7 @@ class JobStore:
     def writable(self) -> bool:
         """Return True if the store can take its write lock now (for the readiness check)."""
         try:
-            with self._connect() as db:
+            with self._connect(lock_wait=1.0) as db:  # a probe must answer quickly
                 db.execute("BEGIN IMMEDIATE")
                 db.execute("ROLLBACK")
         except sqlite3.Error:

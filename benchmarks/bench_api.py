@@ -22,6 +22,8 @@ Workload: ``POST /v1/forecasts`` with ``{"policy": "high-level-opening", "horizo
   as this process): POST sent -> ``created_at`` (validation, store), ``created_at`` ->
   ``started_at`` (the runner picking the job up), ``started_at`` -> ``finished_at`` (the
   forecast on the executor, then the result files), ``finished_at`` -> seen (the polling).
+  Inside the run, the runner's ``forecast()`` and ``write_results`` calls are timed by
+  wrapping them in this process (``RunnerClock``; the service's code is not changed).
   After the services stop, the same request is run in this process through ``forecast()``
   (Ray and serial) and ``api.results.write_results`` to split the run further, and an empty
   Ray task gives Ray's round trip.
@@ -211,6 +213,39 @@ def measure_throughput(url: str, path: str, clients: int, seconds: float) -> dic
     }
 
 
+class RunnerClock:
+    """Time the job runner's two steps inside the service: ``forecast()`` and ``write_results``.
+
+    It wraps the two names in ``api.runner``'s namespace (this process only; the service's code
+    is unchanged), so each job's steps are timed where and as the service runs them.
+    """
+
+    def __init__(self) -> None:
+        import api.runner
+
+        self.times: dict[str, list[float]] = {"forecast": [], "write": []}
+        for key, name in (("forecast", "forecast"), ("write", "write_results")):
+            setattr(api.runner, name, self._timing(getattr(api.runner, name), self.times[key]))
+
+    @staticmethod
+    def _timing(function: Callable[..., Any], into: list[float]) -> Callable[..., Any]:
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                into.append(time.perf_counter() - started)
+
+        return timed_call
+
+    def attach(self, rows: list[dict[str, float]]) -> list[dict[str, float]]:
+        """Add the last ``len(rows)`` jobs' step times to ``rows`` (jobs ran one at a time, in order)."""
+        for key, values in self.times.items():
+            for row, value in zip(rows, values[-len(rows):], strict=True):
+                row[key] = value
+        return rows
+
+
 def timed(function: Callable[[], Any], repeat: int) -> float:
     """Median wall time of ``function()`` over ``repeat`` calls (seconds)."""
     times = []
@@ -320,16 +355,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     warmup = list(range(WARMUP_JOBS))
     throughput: list[dict[str, float]] = []
     runs: dict[str, list[dict[str, float]]] = {}
+    clock = RunnerClock()
     with tempfile.TemporaryDirectory() as scratch:
         with running(Settings(data_dir=Path(scratch) / "ray", executor="ray")) as url:
-            runs["ray"] = measure_latency(url, seeds, warmup, POLL)
-            runs[f"ray, poll {SLOW_POLL * 1000:.0f} ms"] = measure_latency(url, other_seeds, [], SLOW_POLL)
+            runs["ray"] = clock.attach(measure_latency(url, seeds, warmup, POLL))
+            slow = measure_latency(url, other_seeds, [], SLOW_POLL)
+            runs[f"ray, poll {SLOW_POLL * 1000:.0f} ms"] = clock.attach(slow)
             path = f"/v1/forecasts/{runs['ray'][0]['job']}/summary"
             summary_ray = httpx.get(url + path).content
             for clients in CLIENTS:
                 throughput.append(measure_throughput(url, path, clients, args.seconds))
         with running(Settings(data_dir=Path(scratch) / "serial", executor="serial")) as url:
-            runs["serial"] = measure_latency(url, seeds, warmup, POLL)
+            runs["serial"] = clock.attach(measure_latency(url, seeds, warmup, POLL))
             summary_serial = httpx.get(f"{url}/v1/forecasts/{runs['serial'][0]['job']}/summary").content
     parts = breakdown(repeat=10)
     load_after = load()
@@ -361,7 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| {name:<16} | {row['p50'] * ms:>6.0f} | {row['p95'] * ms:>6.0f} | {row['min'] * ms:>6.0f} "
               f"| {row['max'] * ms:>6.0f} | {target:<10} | {outcome:<6} |")
     print()
-    print("Where the time goes: median per job (ms), from the jobs' timestamps")
+    print("Where the time goes: median per job (ms), from the jobs' timestamps and, indented, the "
+          "runner's two steps timed in the service")
     print()
     names = list(runs)
     header = " | ".join(f"{name:<16}" for name in names)
@@ -371,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("submit", "POST sent -> created_at (validate, store)"),
         ("queue", "created_at -> started_at (runner picks up)"),
         ("run", "started_at -> finished_at (forecast, files)"),
+        ("forecast", "  forecast(): simulate, summarize"),
+        ("write", "  write_results: the job's files"),
         ("poll", "finished_at -> seen succeeded (polling)"),
         ("latency", "total"),
     ):

@@ -148,10 +148,9 @@ def _check_keys(data: Any, path: str, allowed: set[str]) -> Mapping[str, Any]:
     return data
 
 
-def _lever_from_dict(data: Any, path: str) -> Lever:
+def _lever_from_dict(data: Any, path: str, base: Lever) -> Lever:
     data = _check_keys(data, path, {f for f in Lever.__dataclass_fields__})
-    defaults = Lever()
-    merged = {**asdict(defaults), **data}
+    merged = {**asdict(base), **data}  # fields not given keep the preset's (or default) values
     return Lever(
         intensity=_number(merged, "intensity", path, 0.0, 1.0),
         start_year=_integer(merged, "start_year", path, *YEAR_RANGE),
@@ -161,9 +160,9 @@ def _lever_from_dict(data: Any, path: str) -> Lever:
     )
 
 
-def _fragmentation_from_dict(data: Any, path: str) -> Fragmentation:
+def _fragmentation_from_dict(data: Any, path: str, base: Fragmentation) -> Fragmentation:
     data = _check_keys(data, path, {f for f in Fragmentation.__dataclass_fields__})
-    merged = {**asdict(Fragmentation()), **data}
+    merged = {**asdict(base), **data}
     return Fragmentation(
         intensity=_number(merged, "intensity", path, 0.0, 1.0),
         start_year=_integer(merged, "start_year", path, *YEAR_RANGE),
@@ -198,11 +197,13 @@ def policy_from_dict(data: Any, path: str = "policy") -> PolicyMix:
     if "preset" in data:
         base = preset(data["preset"], path=f"{path}.preset")
     levers = {
-        name: _lever_from_dict(data[name], f"{path}.{name}") if name in data else base.lever(name)
+        name: _lever_from_dict(data[name], f"{path}.{name}", base.lever(name))
+        if name in data
+        else base.lever(name)
         for name in LEVERS
     }
     fragmentation = (
-        _fragmentation_from_dict(data["fragmentation"], f"{path}.fragmentation")
+        _fragmentation_from_dict(data["fragmentation"], f"{path}.fragmentation", base.fragmentation)
         if "fragmentation" in data
         else base.fragmentation
     )

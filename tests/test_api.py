@@ -17,6 +17,7 @@ import pytest
 import xarray as xr
 from live_server import finished, free_port, process, running, wait_for
 
+from api.cli import main
 from api.results import summary_document
 from api.settings import Settings
 from api.store import JobStore
@@ -36,7 +37,7 @@ def ray_service(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("service"), executor="serial",
-                        max_draws=50_000, max_horizon_years=40, max_economies=5)
+                        max_draws=50_000, max_horizon_years=40)
     with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client
 
@@ -105,7 +106,6 @@ def test_a_different_seed_is_a_different_job(service: httpx.Client) -> None:
          "body.policy.industrial.enacting", "ATLANTIS"),
         ({"policy": {"digital": {"colour": "red"}}}, "body.policy.PolicyIn.digital.colour", "Extra inputs"),
         ({"economies": ["CHN", "XXX"]}, "body.economies", "XXX"),
-        ({"economies": ["CHN", "USA", "EU", "JPN", "KOR", "IND"]}, "body.economies", "at most 5"),
         ({"horizon_years": 0}, "body.horizon_years", "[1, 100]"),
         ({"horizon_years": 41}, "body.horizon_years", "at most 40"),
         ({"draws": 0}, "body.draws", "[1, 1000000]"),
@@ -115,6 +115,9 @@ def test_a_different_seed_is_a_different_job(service: httpx.Client) -> None:
         ({"quantiles": [0.5, 1.2]}, "body.quantiles", "(0, 1)"),
         ({"thresholds": [3]}, "body.thresholds", "[-1, 1]"),
         ({"compare_to_baseline": "maybe"}, "body.compare_to_baseline", "boolean"),
+        ({"compare_to_baseline": 1}, "body.compare_to_baseline", "boolean"),
+        ({"draws": "100"}, "body.draws", "integer"),
+        ({"draws": True}, "body.draws", "integer"),
         ({"horizon": 10}, "body.horizon", "Extra inputs"),
     ],
 )
@@ -127,6 +130,15 @@ def test_bad_input_names_the_field_and_the_limit(
     problem = response.json()
     assert problem["status"] == 422 and problem["type"] == "/problems/invalid-request"
     assert any(error["field"] == field and words in error["message"] for error in problem["errors"]), problem
+
+
+def test_the_economy_cap_counts_all_economies_when_none_are_listed(tmp_path: Path) -> None:
+    with running(Settings(data_dir=tmp_path, executor="serial", max_economies=2)) as url:
+        for body, count in (({"economies": ["CHN", "USA", "EU"]}, 3), ({}, 12)):
+            problem = httpx.post(f"{url}/v1/forecasts", json=body).json()
+            assert problem["errors"] == [
+                {"field": "body.economies", "message": f"must be at most 2 on this service, got {count}"}
+            ]
 
 
 def test_malformed_and_oversized_bodies_are_problems(service: httpx.Client) -> None:
@@ -182,6 +194,13 @@ def test_api_keys(tmp_path: Path) -> None:
         assert client.get("/v1/presets", headers={"X-API-Key": "second-key"}).status_code == 200
         assert client.post("/v1/forecasts", json={"draws": 10}).status_code == 401
         assert client.get("/healthz").status_code == 200  # probes need no key
+
+
+def test_an_invalid_setting_is_named_and_exits_2(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FORECASTER_MAX_DRAWS", "0")
+    assert main(["serve"]) == 2
+    assert "FORECASTER_MAX_DRAWS" in capsys.readouterr().err
 
 
 def test_api_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from importlib import resources
 from typing import Any
@@ -55,8 +56,11 @@ def test_policy_round_trips_through_plain_data() -> None:
 
 
 def test_preset_with_override() -> None:
-    mix = policy_from_dict({"preset": "digital", "digital": {"intensity": 0.5}})
-    assert mix.digital.intensity == 0.5 and mix.digital.enacting == ()
+    mix = policy_from_dict({"preset": "digital", "digital": {"intensity": 0.5}, "software": {"intensity": 1}})
+    # Fields given override the preset's lever; the rest keep the preset's values.
+    assert mix.digital == dataclasses.replace(PRESETS["digital"].digital, intensity=0.5)
+    assert mix.digital.enacting == ("CHN",)
+    assert mix.software.intensity == 1 and mix.software.enacting == ()  # not in the preset: defaults
     assert mix.name == "digital"
 
 
