@@ -69,7 +69,7 @@ def summarize(
     xarray.Dataset
         ``{v}_quantile`` (quantile, year, economy), ``{v}_mean`` and
         ``{v}_mcse`` for v in nqpf, nqpf_growth, tfp_growth;
-        ``nqpf_growth_prob_above`` and its ``_mcse`` (threshold, year, economy);
+        ``nqpf_growth_prob_above`` and its ``_mcse`` (year, economy, threshold);
         ``channel_growth_mean`` (year, economy, channel). When a baseline was
         simulated: the same for the baseline (``baseline_`` prefix), for the
         per-draw difference policy - baseline (``diff_`` prefix), and
