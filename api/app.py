@@ -175,11 +175,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(404, "Not found", f"no forecast job {job!r}")
         return record
 
-    def result_dir(job: str) -> Path:
+    def succeeded(job: str) -> JobRecord:
         record = record_or_404(job)
         if record.status != "succeeded":
             raise Problem(409, "Not ready", f"job {job} is {record.status}; results exist once it succeeds",
                           problems.CONFLICT)
+        return record
+
+    def result_dir(job: str) -> Path:
+        succeeded(job)
         return settings.results_dir / job
 
     def validated(body: ForecastIn) -> ForecastRequest:
@@ -251,12 +255,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @v1.get("/forecasts/{job}/fanchart.png", responses={**_NOT_FOUND, 409: {"description": "not finished"}})
     def fanchart(job: str, economy: Annotated[str | None, Query(max_length=16)] = None) -> FileResponse:
         """Fan chart of the NQPF index for one economy (default: the first), baseline overlaid."""
-        directory = result_dir(job)
-        economies = record_or_404(job).request["economies"] or list(calibration.economies)
+        economies = succeeded(job).request["economies"] or list(calibration.economies)
         chosen = economy or economies[0]
         if chosen not in economies:
             raise invalid("query.economy", f"must be one of the job's economies {economies}, got {chosen!r}")
-        return FileResponse(fan_chart_file(directory, chosen), media_type="image/png")
+        return FileResponse(fan_chart_file(settings.results_dir / job, chosen), media_type="image/png")
 
     @v1.get("/presets")
     def presets() -> dict[str, Any]:

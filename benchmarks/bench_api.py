@@ -46,10 +46,8 @@ import queue
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,30 +67,6 @@ RAY_CPUS = 2
 def body(seed: int) -> dict[str, Any]:
     """The benchmark's request with seed ``seed``."""
     return {"policy": PRESET, "horizon_years": HORIZON, "draws": DRAWS, "seed": seed}
-
-
-@contextmanager
-def running(settings: Any) -> Iterator[str]:
-    """Serve ``create_app(settings)`` with uvicorn on a free loopback port; yield its base URL."""
-    import uvicorn
-
-    from api.app import create_app
-
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
 
 
 def _epoch(stamp: str) -> float:
@@ -345,6 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from api.settings import Settings
     from cluster import RaySettings, connect
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from live_server import running  # the tests' real uvicorn on a loopback port, in a thread
 
     load_before = load()
     started = time.perf_counter()

@@ -83,7 +83,8 @@ def summarize(
 
     def describe(prefix: str, data: xr.Dataset) -> None:
         for name in SUMMARISED:
-            out[f"{prefix}{name}_quantile"] = data[name].quantile(levels, dim="draw")
+            # skipna=False: outputs are finite (tested), and the NaN-skipping path loops per cell.
+            out[f"{prefix}{name}_quantile"] = data[name].quantile(levels, dim="draw", skipna=False)
             out[f"{prefix}{name}_mean"], out[f"{prefix}{name}_mcse"] = mean_and_mcse(data[name])
         out[f"{prefix}channel_growth_mean"] = data["channel_growth"].mean("draw")
 
