@@ -25,9 +25,9 @@ from api import problems
 from api.metrics import Metrics, MetricsMiddleware
 from api.models import ForecastIn, JobOut, Links
 from api.problems import Problem, invalid
-from api.results import DRAWS_NETCDF, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_NETCDF, fan_chart_file
+from api.results import DRAWS_NETCDF, SUMMARY_JSON, SUMMARY_NETCDF, fan_chart_file, summary_csv_file
 from api.runner import JobRunner
-from api.schema import check_request, request_from_dict
+from api.schema import check_request, request_from_dict, request_to_dict
 from api.settings import Settings
 from api.store import JobRecord, JobStore
 from forecaster import LEVERS, PRESETS, Executor, ForecastRequest, SerialExecutor, load_calibration
@@ -112,7 +112,7 @@ def _job_out(record: JobRecord) -> JobOut:
     return JobOut(
         id=record.id, status=record.status, progress=record.progress, created_at=record.created_at,
         started_at=record.started_at, finished_at=record.finished_at, error=record.error,
-        request=record.request, links=_links(record.id),
+        request=request_to_dict(ForecastRequest.from_dict(record.request)), links=_links(record.id),
     )
 
 
@@ -246,7 +246,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Every draw as netCDF (the summary when the run kept no draws), or the summary as CSV."""
         directory = result_dir(job)
         if format == "csv":
-            return FileResponse(directory / SUMMARY_CSV, media_type="text/csv", filename=f"{job}-summary.csv")
+            return FileResponse(summary_csv_file(directory), media_type="text/csv",
+                                filename=f"{job}-summary.csv")
         path = directory / DRAWS_NETCDF
         if not path.exists():
             path = directory / SUMMARY_NETCDF

@@ -105,5 +105,7 @@ class JobOut(BaseModel):
     started_at: str | None
     finished_at: str | None
     error: str | None
-    request: dict[str, Any] = Field(description="the validated request, every default filled in")
+    request: dict[str, Any] = Field(
+        description="the validated request, every default filled in; it can be posted again as it is"
+    )
     links: Links

@@ -1,8 +1,9 @@
 """A finished job's files, one directory per job id, and the JSON form of its summary.
 
-Files: ``summary.nc`` and ``summary.csv`` (always), ``summary.json`` (what
-``GET /v1/forecasts/{id}/summary`` serves), ``draws.nc`` (every draw, when the
-run kept them) and ``fanchart-{ECONOMY}.png`` (drawn on first request).
+Files written when the job finishes: ``summary.nc``, ``summary.json`` (what
+``GET /v1/forecasts/{id}/summary`` serves) and ``draws.nc`` (every draw, when
+the run kept them). Derived from ``summary.nc`` on first request, so they do
+not delay the result: ``summary.csv`` and ``fanchart-{ECONOMY}.png``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from threading import get_ident
 from typing import Any
@@ -63,7 +65,6 @@ def write_results(directory: Path, result: Forecast) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     write_netcdf(result.summary, partial / SUMMARY_NETCDF)
-    write_summary_csv(result.summary, partial / SUMMARY_CSV)
     (partial / SUMMARY_JSON).write_text(json.dumps(summary_document(result.summary)))
     if result.draws is not None:
         write_netcdf(result.draws, partial / DRAWS_NETCDF)
@@ -71,12 +72,23 @@ def write_results(directory: Path, result: Forecast) -> None:
     partial.replace(directory)
 
 
-def fan_chart_file(directory: Path, economy: str) -> Path:
-    """Return the job's fan chart for ``economy``, drawn from ``summary.nc`` on first use."""
-    path = directory / f"fanchart-{economy}.png"
+def _derived_file(path: Path, write: Callable[[xr.Dataset, Path], Path]) -> Path:
+    """Return ``path``, first writing it with ``write(summary, path)`` from ``summary.nc`` if missing."""
     if not path.exists():
-        with xr.open_dataset(directory / SUMMARY_NETCDF, engine="scipy") as summary:
-            # A name of this thread's own, so two first requests never write one file.
-            partial = fan_chart(summary.load(), economy, directory / f".fanchart-{economy}.{get_ident()}.png")
+        # A name of this thread's own, so two first requests never write one file.
+        partial = path.with_name(f".{path.stem}.{get_ident()}{path.suffix}")
+        with xr.open_dataset(path.parent / SUMMARY_NETCDF, engine="scipy") as summary:
+            write(summary.load(), partial)
         partial.replace(path)
     return path
+
+
+def summary_csv_file(directory: Path) -> Path:
+    """Return the job's summary as CSV (:func:`forecaster.write_summary_csv`), written on first use."""
+    return _derived_file(directory / SUMMARY_CSV, write_summary_csv)
+
+
+def fan_chart_file(directory: Path, economy: str) -> Path:
+    """Return the job's fan chart for ``economy``, drawn on first use."""
+    return _derived_file(directory / f"fanchart-{economy}.png",
+                         lambda summary, path: fan_chart(summary, economy, path))

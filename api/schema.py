@@ -78,6 +78,16 @@ def request_from_dict(data: Any, where: str = "request") -> ForecastRequest:
         raise _located(error, where) from None
 
 
+def request_to_dict(request: ForecastRequest) -> dict[str, Any]:
+    """Return a request in the public names of :data:`REQUEST_FIELDS`, every default filled in.
+
+    The inverse of :func:`request_from_dict` for requests it built: the result
+    can be submitted again as it is, and names the same job.
+    """
+    data = request.to_dict()
+    return {public: data[engine] for public, engine in REQUEST_FIELDS.items()}
+
+
 def _located(error: RequestError | PolicyError, where: str) -> RequestError:
     """Rename an engine field to its public name under ``where``, keeping the message."""
     name = next((key for key, value in REQUEST_FIELDS.items() if value == error.field), error.field)

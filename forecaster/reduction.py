@@ -49,7 +49,7 @@ PILOT_DRAWS = 1000
 #: Each side of the pilot's range is widened by this fraction of it.
 GRID_MARGIN = 0.5
 #: Most tasks of one run: each sends back a histogram, so fewer, larger tasks move less data.
-MAX_GROUPS = 64
+MAX_GROUPS = 32
 #: Positions in a block's values (see ``_block_values``) that the probabilities count:
 #: the policy's NQPF growth, and policy - baseline NQPF.
 _POLICY_GROWTH = SUMMARISED.index("nqpf_growth")
@@ -147,7 +147,7 @@ class GroupSummary:
 
     Attributes
     ----------
-    histogram : ndarray of int32, shape (V, T * N, N_BINS)
+    histogram : ndarray of uint16 (int32 past 65,535 draws), shape (V, T * N, N_BINS)
     below : ndarray of int64, shape (V, T, N)
         Values kept exactly because they lie below the bins.
     outlier_cell : ndarray of int64, shape (K,)
@@ -160,7 +160,7 @@ class GroupSummary:
     moments : tuple of BlockMoments
     """
 
-    histogram: npt.NDArray[np.int32]
+    histogram: npt.NDArray[np.uint16] | npt.NDArray[np.int32]
     below: IntArray
     outlier_cell: IntArray
     outlier_value: FloatArray
@@ -190,7 +190,11 @@ def summarize_group(job: SummaryJob, blocks: Sequence[Block]) -> GroupSummary:
     lower, width = job.grid.lower, job.grid.width
     n_vars, n_years, n_economies = lower.shape
     n_cells = n_years * n_economies
-    histogram = np.zeros((n_vars, n_cells, N_BINS), np.int32)
+    # No bin of a task counts more than the task's draws: two-byte counts halve what the task
+    # writes and its merger reads, the largest part of a task's cost besides simulating.
+    fits_uint16 = sum(block.size for block in blocks) <= np.iinfo(np.uint16).max
+    count_type = np.uint16 if fits_uint16 else np.int32
+    histogram = np.zeros((n_vars, n_cells, N_BINS), count_type)
     below = np.zeros(lower.shape, np.int64)
     above = np.zeros((n_years, n_economies, len(job.thresholds)), np.int64)
     beats = None if job.simulation.baseline is None else np.zeros((n_years, n_economies), np.int64)
@@ -222,8 +226,8 @@ def summarize_group(job: SummaryJob, blocks: Sequence[Block]) -> GroupSummary:
                 outlier_values.append(x[~binned])
                 below[v] += (~binned & (x < lower[v])).sum(axis=0)
                 flat = flat[binned.transpose(1, 2, 0)]
-            # An int32 increment keeps add.at on numpy's fast path (no casting).
-            np.add.at(histogram[v].reshape(-1), flat.astype(np.intp).ravel(), np.int32(1))
+            # An increment of the histogram's own type keeps add.at on numpy's fast path.
+            np.add.at(histogram[v].reshape(-1), flat.astype(np.intp).ravel(), count_type(1))
             mean[v] = x.mean(axis=0)
             deviation = x - mean[v]
             m2[v] = np.einsum("dtn,dtn->tn", deviation, deviation)

@@ -11,6 +11,7 @@ names the pure function each task runs; executors (serial here, Ray in
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +40,8 @@ MAX_CELLS = 36_000_000
 #: Smallest work per task, in draw-years (about 100 ms of kernel time on one core for
 #: 12 economies): smaller tasks spend a visible share of their time in Ray's overhead.
 MIN_TASK_DRAW_YEARS = 15_000
+#: Groups of the smallest size that end a run of larger ones (see :func:`group_blocks`).
+TAPER_GROUPS = 8
 
 ProgressCallback = Callable[[int, int], None]
 Job = TypeVar("Job")
@@ -109,17 +112,27 @@ def group_blocks(
 ) -> list[list[Block]]:
     """Group consecutive blocks into tasks.
 
-    Groups hold at least :data:`MIN_TASK_DRAW_YEARS` draw-years each and, when
-    ``max_groups`` is given, there are at most that many (fewer, larger tasks
-    mean fewer partial results to send back and merge). The last group may be
-    smaller. Grouping never changes results: every block has its own seed.
+    Every group but the last holds at least :data:`MIN_TASK_DRAW_YEARS`
+    draw-years (``smallest`` blocks). With ``max_groups`` (fewer, larger tasks
+    mean fewer partial results to send back and merge), groups hold at least
+    ``ceil(len(blocks) / max_groups)`` blocks; when that is more than
+    ``smallest``, the run ends with :data:`TAPER_GROUPS` groups of
+    ``smallest`` blocks, so that workers run out of work close together
+    rather than one waiting for the last large task, and the blocks before
+    them are spread evenly over at most ``max_groups`` groups. Grouping never
+    changes results: every block has its own seed.
     """
-    if not blocks:
-        return []
-    size = math.ceil(MIN_TASK_DRAW_YEARS / max(1, blocks[0].size * horizon_years))
-    if max_groups is not None:
-        size = max(size, math.ceil(len(blocks) / max_groups))
-    return [list(blocks[i : i + size]) for i in range(0, len(blocks), size)]
+    smallest = math.ceil(MIN_TASK_DRAW_YEARS / max(1, blocks[0].size * horizon_years)) if blocks else 1
+    size = smallest if max_groups is None else max(smallest, math.ceil(len(blocks) / max_groups))
+    n_tapered = TAPER_GROUPS * smallest
+    n_large = (len(blocks) - n_tapered) // size if size > smallest else 0
+    if n_large == 0:
+        return [list(blocks[i : i + size]) for i in range(0, len(blocks), size)]
+    bulk = len(blocks) - n_tapered
+    edges = [-(-bulk * k // n_large) for k in range(n_large + 1)]  # sizes differ by at most one
+    return [list(blocks[a:b]) for a, b in itertools.pairwise(edges)] + [
+        list(blocks[i : i + smallest]) for i in range(bulk, len(blocks), smallest)
+    ]
 
 
 class Executor(Protocol):

@@ -19,9 +19,10 @@ from live_server import finished, free_port, process, running, wait_for
 
 from api.cli import main
 from api.results import summary_document
+from api.schema import request_from_dict
 from api.settings import Settings
 from api.store import JobStore
-from forecaster import Calibration, ForecastRequest, forecast
+from forecaster import Calibration, forecast
 
 BODY = {"policy": "high-level-opening", "economies": ["CHN", "USA", "EU"], "horizon_years": 10,
         "draws": 1000, "seed": 7}
@@ -44,7 +45,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 
 def expected_summary(body: dict[str, Any], calibration: Calibration) -> Any:
     """What the summary endpoint must serve: a direct serial forecast, through JSON."""
-    request = ForecastRequest.from_dict(json.loads(json.dumps(body)))
+    request = request_from_dict(json.loads(json.dumps(body)))
     return json.loads(json.dumps(summary_document(forecast(request, calibration).summary)))
 
 
@@ -79,6 +80,8 @@ def test_submit_poll_and_fetch_every_result_on_ray(
 
     again = ray_service.post("/v1/forecasts", json=BODY)
     assert again.status_code == 200 and again.json()["id"] == job  # same request and seed: same job
+    echoed = ray_service.post("/v1/forecasts", json=record["request"])  # the record, posted back
+    assert echoed.status_code == 200 and echoed.json()["id"] == job
     metrics = ray_service.get("/metrics").text
     assert "forecaster_draws_simulated_total 1000.0" in metrics
     assert 'forecaster_jobs{state="succeeded"} 1.0' in metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from forecaster import (
     plan_blocks,
     run_forecast,
 )
+from forecaster.simulation import MIN_TASK_DRAW_YEARS, TAPER_GROUPS
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=1_200, seed=5, block_size=100
@@ -49,11 +51,27 @@ def test_ray_equals_serial_bit_for_bit(
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
 
 
-def test_groups_are_coarse_and_cover_blocks_in_order() -> None:
-    blocks = plan_blocks(10_000, seed=0, block_size=100)
-    groups = group_blocks(blocks, horizon_years=30)
-    assert all(sum(b.size for b in g) * 30 >= 15_000 for g in groups[:-1])
-    assert [b.index for g in groups for b in g] == list(range(100))
+@pytest.mark.parametrize(
+    ("n_draws", "block_size", "horizon_years", "max_groups"),
+    [(10_000, 100, 30, None), (100_000, 1_000, 30, 32), (1_000_000, 1_000, 30, 32), (1_000_000, 1_000, 1, 32),
+     (99_999, 700, 7, 32), (5_000, 1_000, 30, 32)],
+)
+def test_groups_are_coarse_cover_blocks_in_order_and_taper(
+    n_draws: int, block_size: int, horizon_years: int, max_groups: int | None
+) -> None:
+    blocks = plan_blocks(n_draws, seed=0, block_size=block_size)
+    groups = group_blocks(blocks, horizon_years, max_groups)
+    assert [b.index for g in groups for b in g] == list(range(len(blocks)))
+    assert all(sum(b.size for b in g) * horizon_years >= MIN_TASK_DRAW_YEARS for g in groups[:-1])
+    smallest = math.ceil(MIN_TASK_DRAW_YEARS / (block_size * horizon_years))
+    sizes = [len(g) for g in groups]
+    if max_groups is not None and len(blocks) / max_groups > smallest:  # larger groups, then the taper
+        large = sizes[:-TAPER_GROUPS]
+        assert sizes[-TAPER_GROUPS:] == [smallest] * TAPER_GROUPS
+        assert len(large) <= max_groups and min(large) >= len(blocks) / max_groups
+        assert max(large) - min(large) <= 1
+    else:
+        assert sizes[:-1] == [smallest] * (len(groups) - 1)
 
 
 def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None, calibration: Calibration) -> None:

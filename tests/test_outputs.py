@@ -84,6 +84,18 @@ def test_files_round_trip(forecast: xr.Dataset, tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_summary_netcdf_is_lossless_and_gives_the_same_csv(forecast: xr.Dataset, tmp_path: Path) -> None:
+    """The service writes summary.nc at once and the CSV from it later: they must agree exactly."""
+    summary = summarize(forecast)
+    with xr.open_dataset(write_netcdf(summary, tmp_path / "summary.nc"), engine="scipy") as back:
+        xr.testing.assert_equal(back.load(), summary)  # double precision on disk: bit for bit
+        assert all(back[name].dtype == np.float64 for name in back.data_vars)
+        assert write_summary_csv(back, tmp_path / "from-disk.csv").read_bytes() == \
+            write_summary_csv(summary, tmp_path / "in-memory.csv").read_bytes()
+    with xr.open_dataset(write_netcdf(forecast, tmp_path / "draws.nc"), engine="scipy") as draws:
+        assert draws.nqpf.dtype == np.float32  # draws in single precision (documented)
+
+
 def test_cli_forecast_writes_table_chart_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [

@@ -1,11 +1,15 @@
-"""Hypothesis properties: any valid policy gives finite, ordered, correctly signed results."""
+"""Hypothesis properties: any valid policy gives finite, ordered, correctly signed results;
+any valid request round-trips through its public form."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.schema import request_from_dict, request_to_dict
 from forecaster import (
     LEVERS,
     PRESETS,
@@ -86,3 +90,20 @@ def test_each_lever_direct_effect_has_its_documented_sign(
     assert np.all(policy_paths.nqpf[:, -1, n] > base_paths.nqpf[:, -1, n])
     if lever_name != "industrial":
         assert np.all(policy_paths.import_share[:, -1, n] > base_paths.import_share[:, -1, n])
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    policy=policies,
+    economies=st.lists(st.sampled_from(CODES), unique=True, max_size=5).map(tuple),
+    horizon_years=st.integers(1, 100),
+    n_draws=st.integers(1, 1_000_000),
+    seed=st.integers(0, 2**63 - 1),
+    compare_to_baseline=st.booleans(),
+    quantiles=st.lists(st.floats(0.001, 0.999), min_size=1, max_size=5).map(tuple),
+    thresholds=st.lists(st.floats(-1, 1), min_size=1, max_size=5).map(tuple),
+)
+def test_a_request_round_trips_through_its_public_form(**fields: object) -> None:
+    """What ``GET /v1/forecasts/{id}`` shows as ``request`` can be posted again: same request, same job."""
+    request = ForecastRequest(**fields)  # type: ignore[arg-type]
+    assert request_from_dict(json.loads(json.dumps(request_to_dict(request)))) == request
