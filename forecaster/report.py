@@ -38,7 +38,7 @@ def summary_frame(summary: xr.Dataset) -> pd.DataFrame:
     (netCDF 3 files written by scipy reorder them by shape).
     """
     frames = []
-    for name in sorted(summary.data_vars):
+    for name in sorted(map(str, summary.data_vars)):
         frame = summary[name].to_dataframe(name="value").reset_index()
         frame.insert(0, "variable", name)
         frames.append(frame)
