@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forecaster import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS, PRESETS, ForecastRequest
 
@@ -65,7 +65,10 @@ class ForecastIn(BaseModel):
             ]
         },
     )
-    policy: str | PolicyIn | None = Field(None, description="preset name or policy mix (default: baseline)")
+    policy: PolicyIn | None = Field(
+        None, description="preset name or policy mix (default: baseline)",
+        json_schema_extra=lambda schema: schema.update(anyOf=[{"type": "string"}, *schema["anyOf"]]),
+    )
     economies: list[str] | None = Field(None, description="economy codes (default: all; see /v1/economies)")
     horizon_years: int | None = Field(None, description=f"years ahead (default {_DEFAULT.horizon_years})")
     draws: int | None = Field(None, description=f"Monte-Carlo draws (default {_DEFAULT.n_draws})")
@@ -79,6 +82,18 @@ class ForecastIn(BaseModel):
     compare_to_baseline: bool | None = Field(
         None, description="also simulate the baseline on the same shocks (default true)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_name(cls, data: Any) -> Any:
+        """Read a policy given as a preset name as ``{"preset": name}``.
+
+        One model, rather than a union with ``str``, so that an error in a policy
+        object is reported once, at its own field.
+        """
+        if isinstance(data, dict) and isinstance(data.get("policy"), str):
+            return {**data, "policy": {"preset": data["policy"]}}
+        return data
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for :func:`api.schema.request_from_dict` (fields left out dropped)."""

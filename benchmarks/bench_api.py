@@ -405,10 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("run_serial", "  run_forecast() on SerialExecutor"),
         ("summarize", "  summarize() (quantiles, means, MCSE, probabilities)"),
         ("write_results", "write_results: the job's files"),
-        ("write_csv", "  summary.csv"),
         ("write_draws", "  draws.nc (every draw)"),
         ("write_summary_nc", "  summary.nc"),
         ("summary_json", "  summary.json (summary_document + json.dumps)"),
+        ("write_csv", "summary.csv, written at its first GET, not by the job"),
         ("ray_round_trip", "an empty Ray task, submit to get (median of 50)"),
     ):
         print(f"| {label:<53} | {parts[key] * ms:>6.1f} |")

@@ -107,7 +107,7 @@ def test_a_different_seed_is_a_different_job(service: httpx.Client) -> None:
         ({"policy": {"software": {"phase_in_years": 99}}}, "body.policy.software.phase_in_years", "50"),
         ({"policy": {"industrial": {"intensity": 1, "enacting": ["ATLANTIS"]}}},
          "body.policy.industrial.enacting", "ATLANTIS"),
-        ({"policy": {"digital": {"colour": "red"}}}, "body.policy.PolicyIn.digital.colour", "Extra inputs"),
+        ({"policy": {"digital": {"colour": "red"}}}, "body.policy.digital.colour", "Extra inputs"),
         ({"economies": ["CHN", "XXX"]}, "body.economies", "XXX"),
         ({"horizon_years": 0}, "body.horizon_years", "[1, 100]"),
         ({"horizon_years": 41}, "body.horizon_years", "at most 40"),
