@@ -52,6 +52,11 @@ class PolicyIn(BaseModel):
     name: str | None = Field(None, description="label carried into outputs (1 to 64 characters)")
 
 
+def _or_preset_name(schema: dict[str, Any]) -> None:
+    """Show in OpenAPI that ``policy`` may also be a preset name (read by ``ForecastIn._preset_name``)."""
+    schema["anyOf"] = [{"type": "string"}, *schema["anyOf"]]
+
+
 class ForecastIn(BaseModel):
     """Body of ``POST /v1/forecasts``."""
 
@@ -67,7 +72,7 @@ class ForecastIn(BaseModel):
     )
     policy: PolicyIn | None = Field(
         None, description="preset name or policy mix (default: baseline)",
-        json_schema_extra=lambda schema: schema.update(anyOf=[{"type": "string"}, *schema["anyOf"]]),
+        json_schema_extra=_or_preset_name,
     )
     economies: list[str] | None = Field(None, description="economy codes (default: all; see /v1/economies)")
     horizon_years: int | None = Field(None, description=f"years ahead (default {_DEFAULT.horizon_years})")
