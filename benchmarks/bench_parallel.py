@@ -16,7 +16,8 @@ groups of blocks, and each task sends back a mergeable summary that this process
 
 All runs are warm: the pool's processes and Ray's workers have run a small forecast (and so
 imported the code) before the timed one; starting Ray is reported apart. Every task measures
-its own CPU time (``time.thread_time`` around the task, in the process that runs it).
+its own CPU time (``time.thread_time`` around the task, in the process that runs it) and its
+wall-clock start and end.
 
 Definitions (the targets are those of the Ray execution issue):
 
@@ -32,6 +33,10 @@ Definitions (the targets are those of the Ray execution issue):
   workers, that is, what running the tasks elsewhere costs (scheduling, moving arguments and
   results, workers waiting, the last task running alone). Negative when the driver's work
   overlaps the tasks'. Ray's is the target, <= 5%. (Ray - Pool) / Pool wall time is printed too.
+- Ray's worker time, from the first task's start to the last one's end, times the workers, is
+  split into task CPU, time inside tasks without a CPU (the driver's merging and Ray's own
+  processes ran), time between a worker's tasks, and the tail (a worker done while the last
+  task runs). The last three are where the overhead goes.
 """
 
 import os
@@ -42,6 +47,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import datetime  # noqa: E402
 import functools  # noqa: E402
+import itertools  # noqa: E402
 import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -110,18 +116,28 @@ class PoolExecutor:
                 on_progress(done, total)
 
 
-def _cpu_timed(task: Task, job: Any, group: Sequence[Block]) -> tuple[float, Any]:
-    start = time.thread_time()
+@dataclass(frozen=True)
+class TaskTime:
+    """Where and when one task ran: its process, wall-clock start and end, and CPU time."""
+
+    pid: int
+    start: float
+    end: float
+    cpu: float
+
+
+def _cpu_timed(task: Task, job: Any, group: Sequence[Block]) -> tuple[TaskTime, Any]:
+    start, cpu = time.time(), time.thread_time()
     result = task(job, group)
-    return time.thread_time() - start, result
+    return TaskTime(os.getpid(), start, time.time(), time.thread_time() - cpu), result
 
 
 class TaskTimer:
-    """Wraps an executor and adds up the CPU time of its tasks, measured inside them."""
+    """Wraps an executor and records the time of each of its tasks, measured inside them."""
 
     def __init__(self, inner: Executor) -> None:
         self.inner = inner
-        self.seconds = 0.0
+        self.tasks: list[TaskTime] = []
 
     def map_groups(
         self,
@@ -134,8 +150,8 @@ class TaskTimer:
     ) -> None:
         """Run ``task`` through the wrapped executor, timing each call where it runs."""
 
-        def collect(timed: tuple[float, Any]) -> None:
-            self.seconds += timed[0]
+        def collect(timed: tuple[TaskTime, Any]) -> None:
+            self.tasks.append(timed[0])
             on_result(timed[1])
 
         self.inner.map_groups(functools.partial(_cpu_timed, task), job, groups, collect, on_progress,
@@ -147,12 +163,34 @@ class Run:
     """One timed ``forecast()``."""
 
     wall: float
-    task_cpu: float
+    tasks: list[TaskTime]
     result: Forecast
+
+    @property
+    def task_cpu(self) -> float:
+        """The tasks' CPU times added up."""
+        return sum(task.cpu for task in self.tasks)
 
     def overhead(self, driver: float, workers: int) -> float:
         """Share of the wall time that is neither ``driver`` work nor task compute over ``workers``."""
         return (self.wall - driver - self.task_cpu / workers) / self.wall
+
+    def worker_time(self) -> dict[str, float]:
+        """Split the workers' time between the first task's start and the last one's end (seconds).
+
+        ``compute``: task CPU; ``descheduled``: inside a task but not on a CPU (other processes
+        ran: the driver, Ray's own processes); ``between``: a worker between two of its tasks
+        (results out, next task in); ``tail``: a worker done before the last task ended.
+        """
+        first, last = min(t.start for t in self.tasks), max(t.end for t in self.tasks)
+        between = tail = 0.0
+        for pid in {t.pid for t in self.tasks}:
+            mine = sorted((t for t in self.tasks if t.pid == pid), key=lambda t: t.start)
+            between += mine[0].start - first + sum(b.start - a.end for a, b in itertools.pairwise(mine))
+            tail += last - mine[-1].end
+        inside = sum(t.end - t.start for t in self.tasks)
+        return {"compute": self.task_cpu, "descheduled": inside - self.task_cpu, "between": between,
+                "tail": tail}
 
 
 def timed(executor: Executor, request: ForecastRequest, calibration: Calibration) -> Run:
@@ -160,7 +198,7 @@ def timed(executor: Executor, request: ForecastRequest, calibration: Calibration
     timer = TaskTimer(executor)
     start = time.perf_counter()
     result = forecast(request, calibration, executor=timer)
-    return Run(time.perf_counter() - start, timer.seconds, result)
+    return Run(time.perf_counter() - start, timer.tasks, result)
 
 
 def main() -> None:
@@ -221,6 +259,21 @@ def main() -> None:
          "PASS" if overhead <= OVERHEAD else "MISS"),
         ("Ray vs Pool wall time, (ray - pool) / pool", f"{versus_pool:+.1%}", "", ""),
     ]
+    parts = on_ray.worker_time()
+    print(f"Ray's workers, first task start to last task end: {WORKERS} x "
+          f"{max(t.end for t in on_ray.tasks) - min(t.start for t in on_ray.tasks):.1f} s, "
+          f"{len(on_ray.tasks)} tasks")
+    print()
+    print("| worker time                                             | seconds |")
+    print("|---------------------------------------------------------|---------|")
+    for key, label in (
+        ("compute", "in tasks, on a CPU (task CPU)"),
+        ("descheduled", "in tasks, waiting for a CPU (driver, Ray's processes)"),
+        ("between", "between a worker's tasks (results out, next task in)"),
+        ("tail", "done, waiting for the last task"),
+    ):
+        print(f"| {label:<55} | {parts[key]:7.2f} |")
+    print()
     print(f"| {'quantity':<42} | {'measured':>8} | {'target':>6} | result |")
     print(f"|{'-' * 44}|{'-' * 10}|{'-' * 8}|{'-' * 8}|")
     for label, measured, target, result in checks:

@@ -158,6 +158,23 @@ def test_merging_refuses_to_finish_with_a_block_missing(calibration: Calibration
         merger.statistics([0.5])
 
 
+def test_task_counts_never_overflow(calibration: Calibration) -> None:
+    """A bin may hold every draw of a task: two-byte counts up to 65,535 draws a task, four past it."""
+    # Policy equals baseline in the first year (levers start in 2026): every difference is 0, so
+    # one bin of each economy's cell holds all the task's draws.
+    request = ForecastRequest(policy=PRESETS["software"], horizon_years=3, n_draws=65_536, seed=2,
+                              block_size=8_192)
+    blocks = plan_blocks(request.n_draws, request.seed, request.block_size)
+    job = plan_summary(make_job(request, calibration), blocks, request.thresholds)
+    whole, halves = SummaryMerger(job), SummaryMerger(job)
+    whole.add(one_task := summarize_group(job, blocks))
+    for half in (blocks[:4], blocks[4:]):
+        halves.add(two_tasks := summarize_group(job, half))
+    assert one_task.histogram.dtype == np.int32 and two_tasks.histogram.dtype == np.uint16
+    assert int(one_task.histogram.max()) == 65_536 and int(two_tasks.histogram.max()) == 32_768
+    np.testing.assert_array_equal(whole.histogram, halves.histogram)
+
+
 def test_forecast_keeps_every_draw_up_to_the_limit(
     calibration: Calibration, monkeypatch: pytest.MonkeyPatch
 ) -> None:
