@@ -148,10 +148,10 @@ def forecast_command(args: argparse.Namespace) -> int:
         compare_to_baseline=not args.no_baseline,
     )
     executor = _executor(args.executor)
-    with tqdm(total=1, unit="block", desc=f"forecast {policy.name}", file=sys.stderr) as bar:
+    n_blocks = -(-request.n_draws // request.block_size)
+    with tqdm(total=n_blocks, unit="block", desc=f"forecast {policy.name}", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
-            bar.total = total
             bar.n = done
             bar.refresh()
 
