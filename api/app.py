@@ -41,6 +41,13 @@ _OVERLOADED: dict[int | str, dict[str, Any]] = {
     503: {"description": "too many jobs queued or running; see Retry-After"}
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such job"}}
+_NOT_READY: dict[int | str, dict[str, Any]] = {**_NOT_FOUND, 409: {"description": "not finished"}}
+
+
+def _file(description: str, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI of a 200 answer that is a file of one of ``media_types``."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": description, "content": dict.fromkeys(media_types, binary)}}
 
 
 def _require_key(request: Request, key: Annotated[str | None, Security(_api_key)]) -> None:
@@ -117,18 +124,20 @@ def _job_out(record: JobRecord) -> JobOut:
 
 
 def _ray_executor(settings: Settings) -> Executor:
-    from cluster import RayExecutor, RaySettings, connect  # Ray only when it is used
+    from cluster import RayExecutor, connect  # Ray only when it is used
 
-    connect(RaySettings(settings.ray_address, settings.ray_num_cpus, settings.ray_dashboard,
-                        settings.ray_ship_code))
+    connect(settings.ray_settings())
     return RayExecutor()
 
 
-def _ray_cpus() -> float | None:
+def _ray_cpus() -> tuple[float, float] | None:
+    """Return the Ray cluster's CPUs, all and not in use, or None while Ray is not ready."""
     from cluster import readiness
 
     status = readiness()
-    return float(status["cpus"]) if status["ready"] else None  # type: ignore[arg-type]
+    if not status["ready"]:
+        return None
+    return float(status["cpus"]), float(status["cpus_available"])  # type: ignore[arg-type]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -232,7 +241,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         record_or_404(job)
         return _job_out(request.app.state.runner.cancel(job))
 
-    @v1.get("/forecasts/{job}/summary", responses={**_NOT_FOUND, 409: {"description": "not finished"}})
+    @v1.get("/forecasts/{job}/summary", response_class=FileResponse, responses={
+        200: {"description": "the summary document (docs/api.md)",
+              "content": {"application/json": {"schema": {"type": "object"}}}}, **_NOT_READY})
     def summary(job: str) -> FileResponse:
         """Quantiles, means with Monte-Carlo errors, probabilities, baseline comparison, channels.
 
@@ -241,7 +252,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """
         return FileResponse(result_dir(job) / SUMMARY_JSON, media_type="application/json")
 
-    @v1.get("/forecasts/{job}/data", responses={**_NOT_FOUND, 409: {"description": "not finished"}})
+    @v1.get("/forecasts/{job}/data", response_class=FileResponse, responses={
+        **_file("netCDF (format=netcdf) or CSV (format=csv)", "application/x-netcdf", "text/csv"),
+        **_NOT_READY,
+    })
     def data(job: str, format: Literal["netcdf", "csv"] = "netcdf") -> FileResponse:
         """Every draw as netCDF (the summary when the run kept no draws), or the summary as CSV."""
         directory = result_dir(job)
@@ -253,7 +267,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             path = directory / SUMMARY_NETCDF
         return FileResponse(path, media_type="application/x-netcdf", filename=f"{job}-{path.name}")
 
-    @v1.get("/forecasts/{job}/fanchart.png", responses={**_NOT_FOUND, 409: {"description": "not finished"}})
+    @v1.get("/forecasts/{job}/fanchart.png", response_class=FileResponse,
+            responses={**_file("PNG image", "image/png"), **_NOT_READY})
     def fanchart(job: str, economy: Annotated[str | None, Query(max_length=16)] = None) -> FileResponse:
         """Fan chart of the NQPF index for one economy (default: the first), baseline overlaid."""
         economies = succeeded(job).request["economies"] or list(calibration.economies)

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from api.schema import check_request, request_from_dict
+from api.schema import REQUEST_FIELDS, check_request, request_from_dict
 from forecaster import (
     Calibration,
     Executor,
@@ -55,7 +55,7 @@ MAX_SCENARIOS = 1000
 
 
 class BatchFileError(ForecasterError):
-    """A batch file is invalid; ``problems`` lists every problem found, each naming the scenario and field."""
+    """A batch file is invalid; ``problems`` names each invalid scenario (or default) and its field."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.problems = problems
@@ -90,7 +90,10 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
         raise BatchFileError(path, ["defaults: must be an object"])
     if not isinstance(scenarios, list) or not 1 <= len(scenarios) <= MAX_SCENARIOS:
         raise BatchFileError(path, [f"scenarios: must be a list of 1 to {MAX_SCENARIOS} scenarios"])
-    problems: list[str] = []
+    # A wrong default is reported once, here, rather than under every scenario it would reach.
+    problems = [f"defaults.{key}: unknown field; allowed: {sorted(REQUEST_FIELDS)}"
+                for key in sorted(set(defaults) - set(REQUEST_FIELDS))]
+    defaults = {key: value for key, value in defaults.items() if key in REQUEST_FIELDS}
     loaded: list[Scenario] = []
     seen: set[str] = set()
     for index, entry in enumerate(scenarios):
@@ -159,7 +162,10 @@ def run_batch(
 ) -> int:
     """Run every scenario not already finished; return the exit code.
 
-    A failing scenario is reported on stderr and does not stop the others.
+    A scenario that fails, for whatever reason (a lost Ray node, a full disk),
+    is reported on stderr and does not stop the others; the exit code is then
+    :data:`EXIT_SCENARIO_FAILED`, and ``summary.csv`` holds the scenarios that
+    finished.
     """
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
@@ -169,9 +175,9 @@ def run_batch(
         if manifest is None:
             try:
                 manifest = _run_one(scenario, out, calibration, executor, on_progress)
-            except ForecasterError as error:
+            except Exception as error:  # any failure is this scenario's, not the whole batch's
                 failed.append(scenario.name)
-                print(f"scenario {scenario.name} failed: {error}", file=sys.stderr)
+                print(f"scenario {scenario.name} failed: {type(error).__name__}: {error}", file=sys.stderr)
                 continue
         elif on_progress is not None:
             on_progress(scenario.name, 1, 1)

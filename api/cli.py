@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from api.batch import (
@@ -100,9 +101,10 @@ def _executor_option(parser: argparse.ArgumentParser) -> None:
 
 def _executor(choice: str) -> Executor:
     if choice == "ray":
-        from cluster import RayExecutor, RaySettings, connect  # Ray only when asked for
+        from api.settings import RayEnvironment
+        from cluster import RayExecutor, connect  # Ray only when asked for
 
-        connect(RaySettings.from_env())
+        connect(RayEnvironment().ray_settings())
         return RayExecutor()
     return SerialExecutor()
 
@@ -213,19 +215,11 @@ def _batch_on_cluster(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     """Run the ``serve`` command: the HTTP service under uvicorn, until interrupted."""
     import uvicorn
-    from pydantic import ValidationError
 
     from api.app import create_app
     from api.settings import Settings
 
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        for problem in error.errors():
-            name = "FORECASTER_" + "_".join(str(part) for part in problem["loc"]).upper()
-            print(f"error: {name}: {problem['msg']}", file=sys.stderr)
-        return EXIT_INVALID
-    app = create_app(settings)
+    app = create_app(Settings())
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     print(f"""Forecast service on {base}  (API docs: {base}/docs, Ctrl-C stops it)
 Try:
@@ -260,6 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_code(error)
     except (OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except ValidationError as error:  # a FORECASTER_* setting (api.settings)
+        for problem in error.errors():
+            name = "FORECASTER_" + "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"error: {name}: {problem['msg']}", file=sys.stderr)
         return EXIT_INVALID
 
 

@@ -26,9 +26,9 @@ SIMULATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 30
 
 
 class _StateCollector(Collector):
-    """Gauges read when scraped: jobs by state, queue depth, Ray CPUs."""
+    """Gauges read when scraped: jobs by state, queue depth, Ray CPUs (all and not in use)."""
 
-    def __init__(self, store: JobStore, ray_cpus: Callable[[], float | None]) -> None:
+    def __init__(self, store: JobStore, ray_cpus: Callable[[], tuple[float, float] | None]) -> None:
         self.store = store
         self.ray_cpus = ray_cpus
 
@@ -41,21 +41,24 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily("forecaster_queue_depth", "Jobs queued, not running", value=counts["queued"])
         cpus = self.ray_cpus()
         if cpus is not None:
-            yield GaugeMetricFamily("forecaster_ray_cpus", "CPUs of the connected Ray cluster", value=cpus)
+            total, available = cpus
+            yield GaugeMetricFamily("forecaster_ray_cpus", "CPUs of the connected Ray cluster", value=total)
+            yield GaugeMetricFamily("forecaster_ray_cpus_available", "CPUs of the Ray cluster not in use",
+                                    value=available)
 
 
 class Metrics:
     """The service's instruments, registered in their own :class:`CollectorRegistry`."""
 
-    def __init__(self, store: JobStore, ray_cpus: Callable[[], float | None]) -> None:
+    def __init__(self, store: JobStore, ray_cpus: Callable[[], tuple[float, float] | None]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "forecaster_http_requests", "HTTP requests by method, route and status",
             ["method", "route", "status"], registry=self.registry,
         )
         self.latency = Histogram(
-            "forecaster_http_request_duration_seconds", "HTTP request latency by method and route",
-            ["method", "route"], buckets=HTTP_BUCKETS, registry=self.registry,
+            "forecaster_http_request_duration_seconds", "HTTP request latency by method, route and status",
+            ["method", "route", "status"], buckets=HTTP_BUCKETS, registry=self.registry,
         )
         self.draws = Counter(
             "forecaster_draws_simulated", "Monte-Carlo draws simulated by finished jobs",
@@ -94,5 +97,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - started)
+            labels = (scope["method"], template, str(status))
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)

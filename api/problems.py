@@ -91,7 +91,8 @@ def _document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
         for operations in schema["paths"].values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                for status in ("413", "422", "500", "503") if "requestBody" in operation else ("500",):
+                # 400: a body that is not JSON (not even UTF-8) is refused before validation.
+                for status in ("400", "413", "422", "500", "503") if "requestBody" in operation else ("500",):
                     responses.setdefault(status, {"description": HTTPStatus(int(status)).phrase})
                 for status, response in responses.items():
                     if status[0] in "45":
@@ -116,7 +117,9 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
-        title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "HTTP error")
+        title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
+            error.status_code, "HTTP error"
+        )
         return _response(request, Problem(error.status_code, title, str(error.detail),
                                           headers=dict(error.headers or {})))
 

@@ -49,7 +49,10 @@ class JobRunner:
         self.executor = executor
         self.metrics = metrics
         self._queue: queue.Queue[str] = queue.Queue()
+        #: Jobs cancelled while queued or running; the running job polls this between blocks.
         self._cancelled: set[str] = set()
+        #: Makes "start a job and forget an old cancel" one step against :meth:`cancel`.
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._work, name="forecast-jobs", daemon=True)
 
@@ -76,14 +79,14 @@ class JobRunner:
         job = job_id(request, self.calibration.digest)
         record, queued = self.store.submit(job, request, self.settings.max_active_jobs)
         if queued:
-            self._cancelled.discard(job)
             self._queue.put(job)
         return record, queued
 
     def cancel(self, job: str) -> JobRecord:
         """Cancel a queued or running job (see :meth:`JobStore.cancel` for the errors)."""
-        record = self.store.cancel(job)
-        self._cancelled.add(job)  # the running job polls this between blocks
+        with self._lock:
+            record = self.store.cancel(job)
+            self._cancelled.add(job)
         return record
 
     def expire(self) -> None:
@@ -101,7 +104,12 @@ class JobRunner:
             self.expire()
 
     def _run(self, job: str) -> None:
-        if not self.store.start(job):
+        # Jobs run one at a time on this thread, so a cancel recorded before this start was
+        # meant for an earlier run of the same job (cancelled, then submitted again).
+        with self._lock:
+            claimed = self.store.start(job)
+            self._cancelled.discard(job)
+        if not claimed:
             return  # cancelled while it waited
         record = self.store.get(job)
         assert record is not None
@@ -124,7 +132,8 @@ class JobRunner:
         except CancelledError:
             if self._stopping.is_set():
                 self.store.requeue(job)  # the service is stopping: run it again at the next start
-            return  # otherwise the store already says cancelled
+            self._cancelled.discard(job)  # otherwise the store already says cancelled
+            return
         except ForecasterError as error:
             self.store.finish(job, "failed", str(error))
             return
@@ -132,6 +141,8 @@ class JobRunner:
             log.exception("job %s failed", job)
             self.store.finish(job, "failed", f"internal error: {type(error).__name__}: {error}")
             return
-        self.store.finish(job, "succeeded")
+        if not self.store.finish(job, "succeeded"):  # cancelled after its last block
+            shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
+            return
         self.metrics.draws.inc(request.n_draws)
         self.metrics.simulation.observe(time.perf_counter() - started)

@@ -1,25 +1,53 @@
-"""Service settings, read from ``FORECASTER_*`` environment variables (pydantic-settings)."""
+"""Settings read from ``FORECASTER_*`` environment variables (pydantic-settings).
+
+:class:`RayEnvironment` is how the command line and the service reach Ray;
+:class:`Settings`, the service's, adds everything else.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from forecaster.simulation import MAX_DRAWS, MAX_HORIZON_YEARS
 
+if TYPE_CHECKING:
+    from cluster import RaySettings
 
-class Settings(BaseSettings):
+
+class RayEnvironment(BaseSettings):
+    """The ``FORECASTER_RAY_*`` variables (the address falls back to ``RAY_ADDRESS``)."""
+
+    model_config = SettingsConfigDict(env_prefix="FORECASTER_", extra="ignore", frozen=True)
+
+    ray_address: str = Field(
+        "",
+        validation_alias=AliasChoices("FORECASTER_RAY_ADDRESS", "RAY_ADDRESS"),
+        description="existing Ray cluster; empty starts an embedded local Ray",
+    )
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray")
+    ray_dashboard: bool = Field(False, description="start the embedded Ray's dashboard")
+    ray_ship_code: bool = Field(
+        True, description="ship this process's forecaster and cluster code to a cluster it joins"
+    )
+
+    def ray_settings(self) -> RaySettings:
+        """Return these settings as :func:`cluster.connect` takes them."""
+        from cluster import RaySettings  # Ray only when it is used
+
+        return RaySettings(self.ray_address, self.ray_num_cpus, self.ray_dashboard, self.ray_ship_code)
+
+
+class Settings(RayEnvironment):
     """Everything the service can be told; each field is ``FORECASTER_<NAME>`` in the environment.
 
     The limits are checked on every request before any work starts; they can
     only narrow the engine's own limits (``n_draws`` at most 1,000,000,
     ``horizon_years`` at most 100).
     """
-
-    model_config = SettingsConfigDict(env_prefix="FORECASTER_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(Path("data/service"), description="SQLite job store and result files")
     calibration: Path | None = Field(None, description="calibration JSON (default: the shipped one)")
@@ -34,16 +62,6 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(10, ge=1, description="Retry-After sent with 503 when full")
     retention_days: float = Field(30.0, gt=0, description="finished jobs and results older are deleted")
     executor: Literal["ray", "serial"] = Field("ray", description="where simulations run")
-    ray_address: str = Field(
-        "",
-        validation_alias=AliasChoices("FORECASTER_RAY_ADDRESS", "RAY_ADDRESS"),
-        description="existing Ray cluster; empty starts an embedded local Ray",
-    )
-    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray")
-    ray_dashboard: bool = Field(False, description="start the embedded Ray's dashboard")
-    ray_ship_code: bool = Field(
-        True, description="ship this process's forecaster and cluster code to a cluster it joins"
-    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -156,15 +156,16 @@ class JobStore:
         with self._connect() as db:
             db.execute("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'", (progress, job))
 
-    def finish(self, job: str, status: JobStatus, error: str | None = None) -> None:
-        """Record how a running job ended (no effect if it was cancelled meanwhile)."""
+    def finish(self, job: str, status: JobStatus, error: str | None = None) -> bool:
+        """Record how a running job ended; False (and no effect) if it was cancelled meanwhile."""
         with self._connect() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, error = ?, "
                 "progress = CASE WHEN ? = 'succeeded' THEN 1 ELSE progress END "
                 "WHERE id = ? AND status = 'running'",  # a cancel that came first stands
                 (status, _now(), error, status, job),
-            )
+            ).rowcount
+        return changed == 1
 
     def requeue(self, job: str) -> None:
         """Put a running job back in the queue (the service stopped while it ran)."""

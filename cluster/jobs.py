@@ -38,6 +38,7 @@ from typing import TextIO
 
 import aiohttp
 import ray
+import requests
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from cluster.runtime import CODE_EXCLUDES, ClusterUnavailableError, auth_mode, check_reachable, code_modules
@@ -121,7 +122,7 @@ def submit_batch(
                     "env_vars": {"FORECASTER_RAY_SHIP_CODE": "0", "RAY_AUTH_MODE": mode},
                 },
             )
-        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as error:
+        except (ConnectionError, requests.RequestException, RuntimeError, ray.exceptions.RayError) as error:
             raise ClusterUnavailableError(f"Ray Jobs API at {address}: {error}") from None
     print(f"submitted job {submission_id} to {address}", file=log, flush=True)
     try:
@@ -133,7 +134,8 @@ def submit_batch(
         while not JobStatus(info.status).is_terminal():
             time.sleep(POLL_INTERVAL)
             info = client.get_job_info(submission_id)
-    except (ConnectionError, RuntimeError) as error:
+    # Ray's Jobs client speaks HTTP through requests, whose ConnectionError is not the builtin one.
+    except (ConnectionError, requests.RequestException, RuntimeError) as error:
         raise ClusterUnavailableError(
             f"lost the Ray cluster at {address} while job {submission_id} ran: {error}"
         ) from None

@@ -83,21 +83,6 @@ class RaySettings:
     include_dashboard: bool = False
     ship_code: bool = True
 
-    @classmethod
-    def from_env(cls) -> RaySettings:
-        """Read the ``FORECASTER_RAY_*`` variables (the address falls back to ``RAY_ADDRESS``).
-
-        ``FORECASTER_RAY_ADDRESS``, ``FORECASTER_RAY_NUM_CPUS``, ``FORECASTER_RAY_DASHBOARD``
-        (``1`` starts it) and ``FORECASTER_RAY_SHIP_CODE`` (``0`` turns shipping off).
-        """
-        cpus = os.environ.get("FORECASTER_RAY_NUM_CPUS", "")
-        return cls(
-            address=os.environ.get("FORECASTER_RAY_ADDRESS", os.environ.get("RAY_ADDRESS", "")),
-            num_cpus=int(cpus) if cpus else None,
-            include_dashboard=os.environ.get("FORECASTER_RAY_DASHBOARD", "") == "1",
-            ship_code=os.environ.get("FORECASTER_RAY_SHIP_CODE", "1") != "0",
-        )
-
 
 def auth_mode(environ: Mapping[str, str] = os.environ) -> str:
     """Return the token-authentication mode for talking to an existing cluster.
@@ -287,7 +272,7 @@ def _check_workers(settings: RaySettings) -> None:
 
 
 def readiness() -> dict[str, object]:
-    """Report whether Ray is usable: connected, CPUs, and a problem description if any."""
+    """Report whether Ray is usable: connected, CPUs (all, and not in use), or what is wrong."""
     if not ray.is_initialized():
         return {"ready": False, "problem": "Ray is not connected"}
     if not ray.util.client.ray.is_connected():
@@ -300,8 +285,9 @@ def readiness() -> dict[str, object]:
             return {"ready": False, "problem": str(error)}
     try:
         cpus = ray.cluster_resources().get("CPU", 0)
+        cpus_available = ray.available_resources().get("CPU", 0)
     except Exception as error:  # Ray raises several private types when the GCS is gone
         return {"ready": False, "problem": f"Ray cluster unreachable: {error}"}
     if cpus < 1:
         return {"ready": False, "problem": "Ray cluster has no CPUs"}
-    return {"ready": True, "cpus": cpus}
+    return {"ready": True, "cpus": cpus, "cpus_available": cpus_available}

@@ -86,7 +86,9 @@ def test_submit_poll_and_fetch_every_result_on_ray(
     assert "forecaster_draws_simulated_total 1000.0" in metrics
     assert 'forecaster_jobs{state="succeeded"} 1.0' in metrics
     assert 'forecaster_http_requests_total{method="POST",route="/v1/forecasts",status="202"} 1.0' in metrics
-    assert "forecaster_ray_cpus 2.0" in metrics
+    assert "forecaster_ray_cpus 2.0" in metrics and "forecaster_ray_cpus_available 2.0" in metrics
+    post_202 = '{method="POST",route="/v1/forecasts",status="202"} 1.0'
+    assert f"forecaster_http_request_duration_seconds_count{post_202}" in metrics
     assert "forecaster_simulation_duration_seconds_count 1.0" in metrics
     assert ray_service.get("/readyz").json() == {"status": "ready"}
 
@@ -164,6 +166,7 @@ def test_malformed_and_oversized_bodies_are_problems(service: httpx.Client) -> N
 def test_cancel_a_running_job(service: httpx.Client) -> None:
     big = {"draws": 50_000, "horizon_years": 40, "seed": 99}
     job = service.post("/v1/forecasts", json=big).json()["id"]
+    wait_for(lambda: service.get(f"/v1/forecasts/{job}").json()["progress"] > 0, timeout=120)  # running
     cancelled = service.delete(f"/v1/forecasts/{job}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert finished(service, job)["status"] == "cancelled"
@@ -241,16 +244,22 @@ def test_overload_is_refused_with_retry_after_and_nothing_accepted_is_lost(tmp_p
             assert finished(client, job)["status"] == "succeeded"
 
 
-def test_a_job_survives_a_killed_server(tmp_path: Path, calibration: Calibration) -> None:
+@pytest.mark.parametrize(("stop", "left"), [(signal.SIGKILL, "running"), (signal.SIGTERM, "queued")],
+                         ids=["killed", "stopped"])
+def test_a_job_survives_a_stopped_server(
+    tmp_path: Path, calibration: Calibration, stop: signal.Signals, left: str
+) -> None:
+    """Killed, the job is left running and requeued at the next start; stopped, it is requeued at once."""
     body = {"policy": "digital", "draws": 5_000, "horizon_years": 30, "seed": 11}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with process(tmp_path, port) as child, httpx.Client(base_url=url, timeout=30) as client:
         job = client.post("/v1/forecasts", json=body).json()["id"]
         wait_for(lambda: client.get(f"/v1/forecasts/{job}").json()["progress"] > 0, timeout=120)
-        child.send_signal(signal.SIGKILL)  # no chance to clean up
-        child.wait(30)
-    assert JobStore(tmp_path / "jobs.sqlite3").get(job).status == "running"  # type: ignore[union-attr]
+        child.send_signal(stop)
+        assert child.wait(60) is not None
+    record = JobStore(tmp_path / "jobs.sqlite3").get(job)
+    assert record is not None and record.status == left
     with process(tmp_path, port), httpx.Client(base_url=url, timeout=30) as client:
         record = finished(client, job, timeout=300)
         assert record["status"] == "succeeded"

@@ -85,3 +85,25 @@ def test_batch_writes_outputs_and_resumes_verified(
         assert ds.sizes["draw"] == 120
     assert manifest["netcdf_sha256"]
     pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), summary)
+
+
+def test_an_unknown_default_is_named_once(tmp_path: Path, calibration: Calibration) -> None:
+    text = GOOD.replace("seed: 3}", "seed: 3, colour: red}") + "  - {name: x, seed: -4}\n"
+    with pytest.raises(BatchFileError) as error:
+        load_batch(_write(tmp_path, text), calibration)
+    assert error.value.problems[0].startswith("defaults.colour: unknown field")
+    assert error.value.problems[1:] == ["scenarios[2] (x).seed: must be in [0, 2**63), got -4"]
+
+
+def test_a_scenario_failing_as_it_runs_is_named_and_the_others_finish(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, out = _write(tmp_path, GOOD), tmp_path / "out"
+    (out / "opening.nc").mkdir(parents=True)  # its netCDF cannot be written there
+    assert main(["batch", str(path), "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "scenario opening failed: IsADirectoryError" in err and "asean-digital failed" not in err
+    assert set(pd.read_csv(out / "summary.csv").scenario) == {"asean-digital"}
+    (out / "opening.nc").rmdir()
+    assert main(["batch", str(path), "--out", str(out)]) == 0  # the rerun does the failed one only
+    assert set(pd.read_csv(out / "summary.csv").scenario) == {"opening", "asean-digital"}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -11,10 +11,12 @@ import pytest
 import ray
 import xarray as xr
 
+import forecaster.simulation
 from api.cli import main
 from cluster import RayExecutor, readiness
 from forecaster import (
     PRESETS,
+    Block,
     Calibration,
     CancelledError,
     ForecastRequest,
@@ -31,14 +33,15 @@ REQUEST = ForecastRequest(
 
 def test_readiness_reports_cpus(ray_cluster: None) -> None:
     status = readiness()
-    assert status["ready"] is True and status["cpus"] == 2
+    assert status["ready"] is True and status["cpus"] == 2 and status["cpus_available"] == 2
 
 
 @pytest.mark.parametrize("max_in_flight", [1, 2, 8])
 def test_ray_equals_serial_bit_for_bit(
-    ray_cluster: None, calibration: Calibration, max_in_flight: int
+    ray_cluster: None, calibration: Calibration, max_in_flight: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serial = run_forecast(REQUEST, calibration)
+    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_DRAW_YEARS", 1)  # a task per block: 12 tasks
     progress: list[tuple[int, int]] = []
     on_ray = run_forecast(
         REQUEST,
@@ -47,8 +50,7 @@ def test_ray_equals_serial_bit_for_bit(
         on_progress=lambda done, total: progress.append((done, total)),
     )
     xr.testing.assert_identical(serial, on_ray)
-    assert progress[-1] == (12, 12)
-    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+    assert progress == [(done, 12) for done in range(1, 13)]  # one call per task, in any order
 
 
 @pytest.mark.parametrize(
@@ -74,16 +76,27 @@ def test_groups_are_coarse_cover_blocks_in_order_and_taper(
         assert sizes[:-1] == [smallest] * (len(groups) - 1)
 
 
-def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None, calibration: Calibration) -> None:
-    big = dataclasses.replace(REQUEST, n_draws=40_000, horizon_years=30, block_size=1_000)
+def _sleep_for_an_hour(job: None, blocks: list[Block]) -> None:
+    """A task that ends only if it is cancelled (within the test's time)."""
+    time.sleep(3600)
+
+
+def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None) -> None:
+    groups = [[block] for block in plan_blocks(8, seed=0, block_size=1)]
     calls = {"n": 0}
 
     def cancel_soon() -> bool:
         calls["n"] += 1
-        return calls["n"] > 2
+        return calls["n"] > 2  # after about a second: both CPUs are busy by then
 
-    with pytest.raises(CancelledError):
-        run_forecast(big, calibration, executor=RayExecutor(), should_cancel=cancel_soon)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    try:
+        with pytest.raises(CancelledError, match="cancelled after 0 of 8 blocks"):
+            RayExecutor().map_groups(
+                _sleep_for_an_hour, None, groups, lambda _: None, should_cancel=cancel_soon
+            )
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     deadline = time.monotonic() + 30
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -15,6 +15,7 @@ import xarray as xr
 import yaml
 
 import forecaster.dataset
+import forecaster.simulation
 from api.batch import load_batch, run_batch
 from api.cli import main
 from cluster import RayExecutor
@@ -224,15 +225,17 @@ def test_cli_and_batch_write_the_summary_when_draws_are_not_kept(
 
 @pytest.mark.parametrize("max_in_flight", [1, 2, 8])
 def test_ray_summary_equals_serial_bit_for_bit(
-    ray_cluster: None, calibration: Calibration, max_in_flight: int
+    ray_cluster: None, calibration: Calibration, max_in_flight: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    serial = run_summary(SMALL, calibration)
+    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_DRAW_YEARS", 1)  # a task per block: 12 tasks
     progress: list[tuple[int, int]] = []
     on_ray = run_summary(
         SMALL, calibration, executor=RayExecutor(max_in_flight),
         on_progress=lambda done, total: progress.append((done, total)),
     )
-    xr.testing.assert_identical(run_summary(SMALL, calibration), on_ray)
-    assert progress[-1] == (12, 12)
+    xr.testing.assert_identical(serial, on_ray)
+    assert progress == [(done, 12) for done in range(1, 13)]  # one call per task
 
 
 def _crash_first_attempt(job: tuple[SummaryJob, Path], blocks: Sequence[Block]) -> GroupSummary:

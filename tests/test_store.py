@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from api.metrics import Metrics
+from api.runner import JobRunner
+from api.settings import Settings
 from api.store import JobStateError, JobStore, StoreFullError, job_id
-from forecaster import PRESETS, ForecastRequest
+from forecaster import PRESETS, Calibration, ForecastRequest, SerialExecutor
 
 REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5)
 
@@ -44,7 +47,7 @@ def test_cancel_stands_against_a_late_finish(store: JobStore) -> None:
     store.submit("a", REQUEST, capacity=5)
     assert store.start("a")
     assert store.cancel("a").status == "cancelled"
-    store.finish("a", "succeeded")  # the worker finished just after the cancel
+    assert store.finish("a", "succeeded") is False  # the worker finished just after the cancel
     assert store.get("a").status == "cancelled"  # type: ignore[union-attr]
     with pytest.raises(JobStateError):
         store.cancel("a")
@@ -77,3 +80,20 @@ def test_expire_deletes_only_old_finished_jobs(store: JobStore) -> None:
     assert store.expire(timedelta(days=30)) == ["old"]
     assert store.get("old") is None and store.get("recent") is not None and store.get("active") is not None
     assert store.counts() == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
+
+
+def test_retention_deletes_old_jobs_with_their_files(tmp_path: Path, calibration: Calibration) -> None:
+    settings = Settings(data_dir=tmp_path, executor="serial", retention_days=30)
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    runner = JobRunner(store, settings, calibration, SerialExecutor(), Metrics(store, lambda: None))
+    for name in ("old", "recent"):
+        store.submit(name, REQUEST, capacity=5)
+        store.start(name)
+        store.finish(name, "succeeded")
+        (settings.results_dir / name).mkdir(parents=True)
+        (settings.results_dir / name / "summary.json").write_text("{}")
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE jobs SET finished_at = '2000-01-01T00:00:00.000+00:00' WHERE id = 'old'")
+    runner.expire()
+    assert store.get("old") is None and not (settings.results_dir / "old").exists()
+    assert store.get("recent") is not None and (settings.results_dir / "recent" / "summary.json").exists()
