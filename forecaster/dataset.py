@@ -215,7 +215,7 @@ def run_forecast(
     blocks = plan_blocks(request.n_draws, request.seed, request.block_size)
     results: list[BlockResult] = []
     (executor or SerialExecutor()).map_groups(
-        simulate_blocks, job, group_blocks(blocks, request.horizon_years), results.extend,
+        simulate_blocks, job, group_blocks(blocks, job.cells_per_draw), results.extend,
         on_progress, should_cancel,
     )
     return to_dataset(results, request, calibration, job.policy.economies, job.policy.years)
@@ -252,7 +252,7 @@ def run_summary(
     summary_job = plan_summary(job, blocks, request.thresholds)
     merger = SummaryMerger(summary_job)
     (executor or SerialExecutor()).map_groups(
-        summarize_group, summary_job, group_blocks(blocks, request.horizon_years, MAX_GROUPS), merger.add,
+        summarize_group, summary_job, group_blocks(blocks, job.cells_per_draw, MAX_GROUPS), merger.add,
         on_progress, should_cancel,
     )
     stats = merger.statistics(summary_levels(request.quantiles))

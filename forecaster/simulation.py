@@ -37,9 +37,11 @@ MAX_LEVELS = 20
 #: Most draw x year x economy cells :func:`~forecaster.run_forecast` may keep per draw (about
 #: 5 GB with every variable, channel and the baseline): 100,000 draws x 30 years x 12 economies.
 MAX_CELLS = 36_000_000
-#: Smallest work per task, in draw-years (about 100 ms of kernel time on one core for
-#: 12 economies): smaller tasks spend a visible share of their time in Ray's overhead.
-MIN_TASK_DRAW_YEARS = 15_000
+#: Smallest work per task, in draw x year x economy cells simulated, the baseline's counted too:
+#: about 100 ms of kernel time on one core (0.17-0.28 us a cell for 2 to 12 economies,
+#: docs/performance.md, "Task size"); smaller tasks spend a visible share of their time in Ray's
+#: overhead.
+MIN_TASK_CELLS = 500_000
 #: Groups of the smallest size that end a run of larger ones (see :func:`group_blocks`).
 TAPER_GROUPS = 8
 
@@ -69,6 +71,12 @@ class BlockJob:
     policy: ModelParams
     baseline: ModelParams | None
     shock_scale: float = 1.0
+
+    @property
+    def cells_per_draw(self) -> int:
+        """Year x economy cells the kernel simulates for one draw, the baseline's included."""
+        cells = len(self.policy.years) * len(self.policy.economies)
+        return cells if self.baseline is None else 2 * cells
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,12 +116,13 @@ def plan_blocks(n_draws: int, seed: int, block_size: int = DEFAULT_BLOCK_SIZE) -
 
 
 def group_blocks(
-    blocks: Sequence[Block], horizon_years: int, max_groups: int | None = None
+    blocks: Sequence[Block], cells_per_draw: int, max_groups: int | None = None
 ) -> list[list[Block]]:
     """Group consecutive blocks into tasks.
 
-    Every group but the last holds at least :data:`MIN_TASK_DRAW_YEARS`
-    draw-years (``smallest`` blocks). With ``max_groups`` (fewer, larger tasks
+    Every group but the last simulates at least :data:`MIN_TASK_CELLS` cells
+    (``smallest`` blocks), given the cells one draw costs
+    (:attr:`BlockJob.cells_per_draw`). With ``max_groups`` (fewer, larger tasks
     mean fewer partial results to send back and merge), groups hold at least
     ``ceil(len(blocks) / max_groups)`` blocks; when that is more than
     ``smallest``, the run ends with :data:`TAPER_GROUPS` groups of
@@ -122,7 +131,7 @@ def group_blocks(
     them are spread evenly over at most ``max_groups`` groups. Grouping never
     changes results: every block has its own seed.
     """
-    smallest = math.ceil(MIN_TASK_DRAW_YEARS / max(1, blocks[0].size * horizon_years)) if blocks else 1
+    smallest = math.ceil(MIN_TASK_CELLS / max(1, blocks[0].size * cells_per_draw)) if blocks else 1
     size = smallest if max_groups is None else max(smallest, math.ceil(len(blocks) / max_groups))
     n_tapered = TAPER_GROUPS * smallest
     n_large = (len(blocks) - n_tapered) // size if size > smallest else 0

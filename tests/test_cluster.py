@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -24,7 +25,7 @@ from forecaster import (
     plan_blocks,
     run_forecast,
 )
-from forecaster.simulation import MIN_TASK_DRAW_YEARS, TAPER_GROUPS
+from forecaster.simulation import MIN_TASK_CELLS, TAPER_GROUPS, make_job
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=1_200, seed=5, block_size=100
@@ -41,7 +42,7 @@ def test_ray_equals_serial_bit_for_bit(
     ray_cluster: None, calibration: Calibration, max_in_flight: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serial = run_forecast(REQUEST, calibration)
-    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_DRAW_YEARS", 1)  # a task per block: 12 tasks
+    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_CELLS", 1)  # a task per block: 12 tasks
     progress: list[tuple[int, int]] = []
     on_ray = run_forecast(
         REQUEST,
@@ -53,19 +54,28 @@ def test_ray_equals_serial_bit_for_bit(
     assert progress == [(done, 12) for done in range(1, 13)]  # one call per task, in any order
 
 
+def test_a_draw_costs_its_years_times_economies_and_twice_that_with_the_baseline(
+    calibration: Calibration,
+) -> None:
+    request = ForecastRequest(horizon_years=7, economies=("CHN", "USA", "EU"))
+    assert make_job(request, calibration).cells_per_draw == 2 * 7 * 3
+    assert make_job(dataclasses.replace(request, compare_to_baseline=False), calibration).cells_per_draw == 21
+
+
 @pytest.mark.parametrize(
-    ("n_draws", "block_size", "horizon_years", "max_groups"),
-    [(10_000, 100, 30, None), (100_000, 1_000, 30, 32), (1_000_000, 1_000, 30, 32), (1_000_000, 1_000, 1, 32),
-     (99_999, 700, 7, 32), (5_000, 1_000, 30, 32)],
+    ("n_draws", "block_size", "cells_per_draw", "max_groups"),
+    # 12 economies x 30 years x policy and baseline; x 1 year; 3 economies x 7 years, no baseline.
+    [(10_000, 100, 720, None), (100_000, 1_000, 720, 32), (1_000_000, 1_000, 720, 32),
+     (1_000_000, 1_000, 24, 32), (99_999, 700, 21, 32), (5_000, 1_000, 720, 32)],
 )
 def test_groups_are_coarse_cover_blocks_in_order_and_taper(
-    n_draws: int, block_size: int, horizon_years: int, max_groups: int | None
+    n_draws: int, block_size: int, cells_per_draw: int, max_groups: int | None
 ) -> None:
     blocks = plan_blocks(n_draws, seed=0, block_size=block_size)
-    groups = group_blocks(blocks, horizon_years, max_groups)
+    groups = group_blocks(blocks, cells_per_draw, max_groups)
     assert [b.index for g in groups for b in g] == list(range(len(blocks)))
-    assert all(sum(b.size for b in g) * horizon_years >= MIN_TASK_DRAW_YEARS for g in groups[:-1])
-    smallest = math.ceil(MIN_TASK_DRAW_YEARS / (block_size * horizon_years))
+    assert all(sum(b.size for b in g) * cells_per_draw >= MIN_TASK_CELLS for g in groups[:-1])
+    smallest = math.ceil(MIN_TASK_CELLS / (block_size * cells_per_draw))
     sizes = [len(g) for g in groups]
     if max_groups is not None and len(blocks) / max_groups > smallest:  # larger groups, then the taper
         large = sizes[:-TAPER_GROUPS]

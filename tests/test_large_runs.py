@@ -143,7 +143,8 @@ def test_histogram_summary_is_bit_identical_however_blocks_are_grouped(
     calibration: Calibration, shuffled_executor: Executor
 ) -> None:
     blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
-    assert len(group_blocks(blocks, SMALL.horizon_years, MAX_GROUPS)) == 2  # the shuffle regroups them
+    cells_per_draw = make_job(SMALL, calibration).cells_per_draw
+    assert len(group_blocks(blocks, cells_per_draw, MAX_GROUPS)) == 1  # the shuffle makes four tasks
     xr.testing.assert_identical(
         run_summary(SMALL, calibration), run_summary(SMALL, calibration, executor=shuffled_executor)
     )
@@ -228,7 +229,7 @@ def test_ray_summary_equals_serial_bit_for_bit(
     ray_cluster: None, calibration: Calibration, max_in_flight: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serial = run_summary(SMALL, calibration)
-    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_DRAW_YEARS", 1)  # a task per block: 12 tasks
+    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_CELLS", 1)  # a task per block: 12 tasks
     progress: list[tuple[int, int]] = []
     on_ray = run_summary(
         SMALL, calibration, executor=RayExecutor(max_in_flight),
