@@ -3,7 +3,9 @@
 The lifespan connects to Ray through :mod:`cluster` (an embedded local Ray
 unless ``FORECASTER_RAY_ADDRESS`` names a cluster), opens the SQLite job store
 in the data directory, and starts the job runner, which first requeues any job
-a previous process left unfinished.
+a previous process left unfinished; at shutdown it stops the runner (a running
+job goes back to the queue) and leaves the Ray it connected. The factory itself
+touches neither Ray nor the disk.
 """
 
 from __future__ import annotations
@@ -123,11 +125,11 @@ def _job_out(record: JobRecord) -> JobOut:
     )
 
 
-def _ray_executor(settings: Settings) -> Executor:
+def _ray_executor(settings: Settings) -> tuple[Executor, bool]:
+    """Connect to Ray; return the executor and whether this call connected (and so disconnects)."""
     from cluster import RayExecutor, connect  # Ray only when it is used
 
-    connect(settings.ray_settings())
-    return RayExecutor()
+    return RayExecutor(), connect(settings.ray_settings())
 
 
 def _ray_cpus() -> tuple[float, float] | None:
@@ -150,20 +152,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or Settings()
     calibration = load_calibration(settings.calibration)
-    store = JobStore(settings.data_dir / "jobs.sqlite3")
     using_ray = settings.executor == "ray"
-    metrics = Metrics(store, _ray_cpus if using_ray else lambda: None)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        executor = _ray_executor(settings) if using_ray else SerialExecutor()
+        store = JobStore(settings.data_dir / "jobs.sqlite3")
+        watching = metrics.watch(store, _ray_cpus if using_ray else lambda: None)
+        executor, connected = _ray_executor(settings) if using_ray else (SerialExecutor(), False)
         runner = JobRunner(store, settings, calibration, executor, metrics)
-        app.state.runner = runner
+        app.state.store, app.state.runner = store, runner
         runner.start()
         try:
             yield
         finally:
             runner.stop()
+            metrics.registry.unregister(watching)
+            if connected:
+                from cluster import disconnect
+
+                disconnect()
 
     app = FastAPI(
         title="NQPF circulation forecaster",
@@ -179,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    responses={401: {"description": "missing or invalid API key"}})
 
     def record_or_404(job: str) -> JobRecord:
-        record = store.get(job)
+        record: JobRecord | None = app.state.store.get(job)
         if record is None:
             raise Problem(404, "Not found", f"no forecast job {job!r}")
         return record
@@ -317,6 +325,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def readyz() -> dict[str, Any]:
         """Ready when Ray is reachable (if used) and the job store is writable."""
         found: list[str] = []
+        store: JobStore = app.state.store
         if not store.writable():
             found.append(f"job store {store.path} is not writable")
         if using_ray:

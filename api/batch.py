@@ -16,8 +16,8 @@ File format::
 The whole file is validated before anything runs. Each scenario writes
 ``NAME.nc`` (every draw; for runs too large to keep every draw, above
 ``forecaster.EXACT_MAX_CELLS``, the summary, whose ``summary_method``
-attribute says so) and ``NAME.done.json`` (request, calibration hash,
-SHA-256 of the netCDF, headline rows); ``summary.csv`` collects the headline
+attribute says so) and ``NAME.done.json`` (request, calibration hash, model
+version, SHA-256 of the netCDF, headline rows); ``summary.csv`` collects the headline
 rows of all scenarios. A rerun skips scenarios whose outputs verify against
 their manifest and redoes the rest.
 """
@@ -38,6 +38,7 @@ import yaml
 
 from api.schema import REQUEST_FIELDS, check_request, request_from_dict
 from forecaster import (
+    MODEL_VERSION,
     Calibration,
     Executor,
     ForecasterError,
@@ -48,8 +49,9 @@ from forecaster import (
 )
 from forecaster.summary import headline_table
 
-#: Exit codes of ``forecaster batch`` (meanings in :mod:`api.cli`).
+#: Exit codes of ``forecaster batch`` (meanings in :mod:`api.cli`); 130 as a shell reports SIGINT.
 EXIT_OK, EXIT_INVALID, EXIT_SCENARIO_FAILED, EXIT_CLUSTER_UNAVAILABLE, EXIT_JOB_FAILED = 0, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_SCENARIOS = 1000
 
@@ -138,14 +140,15 @@ def _manifest(out: Path, scenario: Scenario) -> Path:
 def finished(out: Path, scenario: Scenario, calibration: Calibration) -> dict[str, Any] | None:
     """Return the manifest if the scenario's outputs exist and verify, else None.
 
-    Verified means: same request and calibration, and the netCDF's SHA-256
-    matches the one recorded when it was written.
+    Verified means: same request, calibration and model version, and the
+    netCDF's SHA-256 matches the one recorded when it was written.
     """
     try:
         manifest = json.loads(_manifest(out, scenario).read_text())
         ok = (
             manifest["request"] == scenario.request.to_json()
             and manifest["calibration_sha256"] == calibration.digest
+            and manifest["model_version"] == MODEL_VERSION
             and manifest["netcdf_sha256"] == _sha256(out / f"{scenario.name}.nc")
         )
     except (OSError, ValueError, KeyError):
@@ -179,8 +182,10 @@ def run_batch(
                 failed.append(scenario.name)
                 print(f"scenario {scenario.name} failed: {type(error).__name__}: {error}", file=sys.stderr)
                 continue
-        elif on_progress is not None:
-            on_progress(scenario.name, 1, 1)
+        else:
+            print(f"scenario {scenario.name}: outputs verified, not run again", file=sys.stderr)
+            if on_progress is not None:
+                on_progress(scenario.name, 1, 1)
         rows.extend({"scenario": scenario.name, **row} for row in manifest["headline"])
     pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
     return EXIT_SCENARIO_FAILED if failed else EXIT_OK
@@ -202,6 +207,7 @@ def _run_one(
     manifest = {
         "request": scenario.request.to_json(),
         "calibration_sha256": calibration.digest,
+        "model_version": MODEL_VERSION,
         "netcdf_sha256": _sha256(final),
         "headline": headline_table(result.summary),
     }

@@ -6,6 +6,8 @@ cluster cannot be reached or joined (token authentication, workers' code),
 nothing run; 5 a batch job submitted with ``--address`` was stopped or failed
 on the cluster without running the batch to its end (Ray's message says why).
 A job that ends with code 2, 3 or 4 on the cluster ends the command with it.
+130: interrupted (Ctrl-C); the tasks in flight, or the batch job submitted with
+``--address``, are stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tqdm import tqdm
 
 from api.batch import (
     EXIT_CLUSTER_UNAVAILABLE,
+    EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_JOB_FAILED,
     EXIT_OK,
@@ -255,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ValidationError as error:  # a FORECASTER_* setting (api.settings)
         for problem in error.errors():
             name = "FORECASTER_" + "_".join(str(part) for part in problem["loc"]).upper()

@@ -50,7 +50,7 @@ class _StateCollector(Collector):
 class Metrics:
     """The service's instruments, registered in their own :class:`CollectorRegistry`."""
 
-    def __init__(self, store: JobStore, ray_cpus: Callable[[], tuple[float, float] | None]) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "forecaster_http_requests", "HTTP requests by method, route and status",
@@ -68,7 +68,12 @@ class Metrics:
             "forecaster_simulation_duration_seconds", "Wall time of one job's simulation",
             buckets=SIMULATION_BUCKETS, registry=self.registry,
         )
-        self.registry.register(_StateCollector(store, ray_cpus))
+
+    def watch(self, store: JobStore, ray_cpus: Callable[[], tuple[float, float] | None]) -> Collector:
+        """Also report, when scraped, the store's jobs and Ray's CPUs; return what to unregister."""
+        collector = _StateCollector(store, ray_cpus)
+        self.registry.register(collector)
+        return collector
 
 
 class MetricsMiddleware:

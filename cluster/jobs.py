@@ -27,6 +27,7 @@ project's dependencies (the project's image has).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import shutil
 import sys
@@ -39,7 +40,7 @@ from typing import TextIO
 import aiohttp
 import ray
 import requests
-from ray.job_submission import JobStatus, JobSubmissionClient
+from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 
 from cluster.runtime import CODE_EXCLUDES, ClusterUnavailableError, auth_mode, check_reachable, code_modules
 
@@ -126,14 +127,12 @@ def submit_batch(
             raise ClusterUnavailableError(f"Ray Jobs API at {address}: {error}") from None
     print(f"submitted job {submission_id} to {address}", file=log, flush=True)
     try:
-        asyncio.run(_print_log(client, submission_id, log))
-    except (RuntimeError, aiohttp.ClientError) as error:  # the log stream broke; the status still tells
-        print(f"(log stream of {submission_id} lost: {error}; waiting for the job to end)", file=log)
-    try:
-        info = client.get_job_info(submission_id)
-        while not JobStatus(info.status).is_terminal():
-            time.sleep(POLL_INTERVAL)
-            info = client.get_job_info(submission_id)
+        info = _follow(client, submission_id, log)
+    except KeyboardInterrupt:  # the job is this command's: it does not outlive it
+        print(f"interrupted: stopping job {submission_id} on the cluster", file=log, flush=True)
+        with contextlib.suppress(Exception):
+            client.stop_job(submission_id)
+        raise
     # Ray's Jobs client speaks HTTP through requests, whose ConnectionError is not the builtin one.
     except (ConnectionError, requests.RequestException, RuntimeError) as error:
         raise ClusterUnavailableError(
@@ -142,6 +141,19 @@ def submit_batch(
     outcome = JobOutcome(submission_id, str(info.status), info.driver_exit_code, info.message or "")
     print(f"job {submission_id}: {outcome.status} ({outcome.message})", file=log, flush=True)
     return outcome
+
+
+def _follow(client: JobSubmissionClient, submission_id: str, log: TextIO) -> JobDetails:
+    """Print the job's log as it comes, then wait for its final status."""
+    try:
+        asyncio.run(_print_log(client, submission_id, log))
+    except (RuntimeError, aiohttp.ClientError) as error:  # the log stream broke; the status still tells
+        print(f"(log stream of {submission_id} lost: {error}; waiting for the job to end)", file=log)
+    info = client.get_job_info(submission_id)
+    while not JobStatus(info.status).is_terminal():
+        time.sleep(POLL_INTERVAL)
+        info = client.get_job_info(submission_id)
+    return info
 
 
 async def _print_log(client: JobSubmissionClient, submission_id: str, log: TextIO) -> None:

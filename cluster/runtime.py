@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import socket
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -131,8 +134,14 @@ def code_modules(*packages: str) -> list[str]:
     return [str(root / name) for name in packages]
 
 
-def connect(settings: RaySettings) -> None:
+def connect(settings: RaySettings) -> bool:
     """Start or join Ray as ``settings`` say; idempotent within a process.
+
+    Returns
+    -------
+    bool
+        True if this call connected; False if Ray was connected already (then
+        whoever connected it disconnects it).
 
     Raises
     ------
@@ -141,19 +150,20 @@ def connect(settings: RaySettings) -> None:
         cannot run this code; the message says which and why.
     """
     if ray.is_initialized():
-        return
+        return False
     if not settings.address:
         os.environ.pop("RAY_ADDRESS", None)  # never join a stray cluster by accident
         try:
-            ray.init(
-                num_cpus=settings.num_cpus,
-                include_dashboard=settings.include_dashboard,
-                log_to_driver=False,
-                _node_ip_address="127.0.0.1",
-            )
+            with _sigterm_handler_kept():
+                ray.init(
+                    num_cpus=settings.num_cpus,
+                    include_dashboard=settings.include_dashboard,
+                    log_to_driver=False,
+                    _node_ip_address="127.0.0.1",
+                )
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise ClusterUnavailableError(f"cannot start an embedded Ray: {error}") from None
-        return
+        return True
     auth_mode()
     check_reachable(settings.address)
     runtime_env = (
@@ -162,7 +172,8 @@ def connect(settings: RaySettings) -> None:
         else None
     )
     try:
-        ray.init(address=settings.address, runtime_env=runtime_env, log_to_driver=False)
+        with _sigterm_handler_kept():
+            ray.init(address=settings.address, runtime_env=runtime_env, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
         cause = f" ({error.__cause__})" if error.__cause__ else ""
         raise ClusterUnavailableError(
@@ -173,6 +184,28 @@ def connect(settings: RaySettings) -> None:
     except ClusterUnavailableError:
         ray.shutdown()
         raise
+    return True
+
+
+@contextmanager
+def _sigterm_handler_kept() -> Iterator[None]:
+    """Keep a SIGTERM handler that the process had set, which ``ray.init`` replaces.
+
+    Ray's handler exits at once; a server's (uvicorn's) stops it gracefully,
+    running the lifespan's shutdown, which leaves Ray in turn. Where no handler
+    was set (the command line), Ray's stays.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if callable(previous) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def disconnect() -> None:
+    """Leave the cluster (an embedded Ray stops with it); for whoever :func:`connect` connected."""
+    ray.shutdown()
 
 
 def check_reachable(address: str) -> None:

@@ -356,8 +356,11 @@ def build_params(
     unknown = [code for code in chosen if code not in known]
     if unknown:
         raise RequestError("economies", f"unknown economies {unknown}; known: {list(known)}")
-    if len(chosen) < 2 or len(set(chosen)) != len(chosen):
-        raise RequestError("economies", f"need at least two distinct economies, got {list(chosen)}")
+    repeated = sorted({code for code in chosen if chosen.count(code) > 1})
+    if repeated:
+        raise RequestError("economies", f"each economy at most once, got {repeated} more than once")
+    if len(chosen) < 2:
+        raise RequestError("economies", f"need at least two economies, got {list(chosen)}")
     if horizon_years < 1:
         raise RequestError("horizon_years", f"must be at least 1, got {horizon_years}")
     cal = calibration.subset(chosen)

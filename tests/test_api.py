@@ -111,12 +111,20 @@ def test_a_different_seed_is_a_different_job(service: httpx.Client) -> None:
          "body.policy.industrial.enacting", "ATLANTIS"),
         ({"policy": {"digital": {"colour": "red"}}}, "body.policy.digital.colour", "Extra inputs"),
         ({"economies": ["CHN", "XXX"]}, "body.economies", "XXX"),
+        ({"economies": ["CHN", "USA", "CHN"]}, "body.economies", "['CHN'] more than once"),
+        ({"economies": ["CHN"]}, "body.economies", "at least two"),
+        ({"policy": {"digital": {"intensity": 1, "partners": ["ATLANTIS"]}}}, "body.policy.digital.partners",
+         "ATLANTIS"),
+        ({"policy": {"fragmentation": {"intensity": 2}}}, "body.policy.fragmentation.intensity",
+         "[0.0, 1.0]"),
+        ({"policy": {"name": "x" * 65}}, "body.policy.name", "1 to 64 characters"),
         ({"horizon_years": 0}, "body.horizon_years", "[1, 100]"),
         ({"horizon_years": 41}, "body.horizon_years", "at most 40"),
         ({"draws": 0}, "body.draws", "[1, 1000000]"),
         ({"draws": 50_001}, "body.draws", "at most 50000"),
         ({"draws": 2.5}, "body.draws", "integer"),
         ({"seed": -1}, "body.seed", "2**63"),
+        ({"seed": 2**63}, "body.seed", "2**63"),
         ({"quantiles": [0.5, 1.2]}, "body.quantiles", "(0, 1)"),
         ({"thresholds": [3]}, "body.thresholds", "[-1, 1]"),
         ({"compare_to_baseline": "maybe"}, "body.compare_to_baseline", "boolean"),
@@ -135,6 +143,19 @@ def test_bad_input_names_the_field_and_the_limit(
     problem = response.json()
     assert problem["status"] == 422 and problem["type"] == "/problems/invalid-request"
     assert any(error["field"] == field and words in error["message"] for error in problem["errors"]), problem
+
+
+def test_bad_query_parameters_name_the_parameter(service: httpx.Client) -> None:
+    job = service.post("/v1/forecasts", json={**BODY, "draws": 50, "horizon_years": 3}).json()["id"]
+    assert finished(service, job)["status"] == "succeeded"
+    for path, field, words in [
+        (f"/v1/forecasts/{job}/data?format=xlsx", "query.format", "'netcdf' or 'csv'"),
+        (f"/v1/forecasts/{job}/fanchart.png?economy=JPN", "query.economy", "['CHN', 'USA', 'EU']"),
+    ]:
+        response = service.get(path)
+        assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+        errors = response.json()["errors"]
+        assert any(error["field"] == field and words in error["message"] for error in errors), errors
 
 
 def test_the_economy_cap_counts_all_economies_when_none_are_listed(tmp_path: Path) -> None:
@@ -265,3 +286,23 @@ def test_a_job_survives_a_stopped_server(
         assert record["status"] == "succeeded"
         summary = client.get(f"/v1/forecasts/{job}/summary").json()
     assert summary == expected_summary(record["request"], calibration)
+
+
+def test_the_service_starts_its_own_ray_and_stops_gracefully(tmp_path: Path) -> None:
+    """No Ray in the process before: the lifespan starts an embedded one and runs jobs on it; SIGTERM
+    still stops the service gracefully (``ray.init`` installs a handler that exits at once)."""
+    port = free_port()
+    env = {"FORECASTER_EXECUTOR": "ray", "FORECASTER_RAY_NUM_CPUS": "1"}
+    with process(tmp_path, port, **env) as child, httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                                                               timeout=30) as client:
+        assert client.get("/readyz").json() == {"status": "ready"}
+        assert "forecaster_ray_cpus 1.0" in client.get("/metrics").text
+        job = client.post("/v1/forecasts", json={"draws": 200, "horizon_years": 3}).json()["id"]
+        assert finished(client, job)["status"] == "succeeded"
+        job = client.post("/v1/forecasts", json={"draws": 8_000, "horizon_years": 30}).json()["id"]
+        wait_for(lambda: client.get(f"/v1/forecasts/{job}").json()["progress"] > 0, timeout=120)
+        child.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal once it has shut down gracefully; Ray's handler would exit(15).
+        assert child.wait(60) == -signal.SIGTERM
+    record = JobStore(tmp_path / "jobs.sqlite3").get(job)
+    assert record is not None and record.status == "queued"  # the lifespan's shutdown requeued it

@@ -11,7 +11,7 @@ import xarray as xr
 
 from api.batch import BatchFileError, load_batch
 from api.cli import main
-from forecaster import Calibration
+from forecaster import MODEL_VERSION, Calibration
 
 GOOD = """
 defaults: {draws: 120, horizon_years: 4, seed: 3}
@@ -78,8 +78,11 @@ def test_batch_writes_outputs_and_resumes_verified(
     # A rerun skips both (outputs untouched); a tampered file is detected and redone.
     stamp = (out / "opening.nc").stat().st_mtime_ns
     (out / "asean-digital.nc").write_bytes(b"truncated")
+    capsys.readouterr()
     assert main(["batch", str(path), "--out", str(out)]) == 0
     assert (out / "opening.nc").stat().st_mtime_ns == stamp
+    err = capsys.readouterr().err
+    assert "scenario opening: outputs verified, not run again" in err and "asean-digital: outputs" not in err
     manifest = json.loads((out / "asean-digital.done.json").read_text())
     with xr.open_dataset(out / "asean-digital.nc", engine="scipy") as ds:
         assert ds.sizes["draw"] == 120
@@ -107,3 +110,16 @@ def test_a_scenario_failing_as_it_runs_is_named_and_the_others_finish(
     (out / "opening.nc").rmdir()
     assert main(["batch", str(path), "--out", str(out)]) == 0  # the rerun does the failed one only
     assert set(pd.read_csv(out / "summary.csv").scenario) == {"opening", "asean-digital"}
+
+
+def test_outputs_of_another_model_version_are_redone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, out = _write(tmp_path, GOOD), tmp_path / "out"
+    assert main(["batch", str(path), "--out", str(out)]) == 0
+    manifest = out / "opening.done.json"
+    manifest.write_text(manifest.read_text().replace(f'"{MODEL_VERSION}"', '"0.0.0-older"'))
+    stamp = (out / "opening.nc").stat().st_mtime_ns
+    assert main(["batch", str(path), "--out", str(out)]) == 0
+    assert (out / "opening.nc").stat().st_mtime_ns != stamp
+    assert json.loads(manifest.read_text())["model_version"] == MODEL_VERSION

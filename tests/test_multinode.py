@@ -316,6 +316,35 @@ def test_batch_submitted_through_the_jobs_api_equals_a_local_run(
             xr.testing.assert_identical(expected, got)
 
 
+def test_interrupting_a_remote_batch_stops_its_job(loopback: LoopbackCluster, tmp_path: Path) -> None:
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(BATCH.replace("draws: 2000, horizon_years: 8", "draws: 10000, horizon_years: 30"))
+    command = [str(PYTHON), "-m", "api.cli", "batch", str(path), "--address", loopback.dashboard,
+               "--out", str(tmp_path / "out")]
+    with subprocess.Popen(command, env=loopback.env, cwd=loopback.temp_dir, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as driver:
+        watchdog = threading.Timer(RUN_TIMEOUT, driver.kill)  # bounds the blocking reads below
+        watchdog.start()
+        try:
+            submitted = None
+            while submitted is None:  # the first lines may be Ray's
+                submitted = re.search(r"submitted job (\S+) to ", _line(driver))
+            driver.send_signal(signal.SIGINT)
+            out, err = driver.communicate()
+        finally:
+            watchdog.cancel()
+    assert driver.returncode == 130, out + err
+    assert f"interrupted: stopping job {submitted[1]} on the cluster" in out
+    status = loopback.python("-c", "from ray.job_submission import JobSubmissionClient; import sys, time\n"
+                             f"client = JobSubmissionClient({loopback.dashboard!r})\n"
+                             "for _ in range(100):\n"
+                             f"    status = client.get_job_status({submitted[1]!r})\n"
+                             "    if status.is_terminal(): break\n"
+                             "    time.sleep(0.2)\n"
+                             "print(status)")
+    assert status.stdout.strip() == "STOPPED", status.stdout + status.stderr
+
+
 def _line(driver: subprocess.Popen[str]) -> str:
     assert driver.stdout is not None and driver.stderr is not None
     line = driver.stdout.readline()

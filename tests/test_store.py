@@ -85,7 +85,7 @@ def test_expire_deletes_only_old_finished_jobs(store: JobStore) -> None:
 def test_retention_deletes_old_jobs_with_their_files(tmp_path: Path, calibration: Calibration) -> None:
     settings = Settings(data_dir=tmp_path, executor="serial", retention_days=30)
     store = JobStore(tmp_path / "jobs.sqlite3")
-    runner = JobRunner(store, settings, calibration, SerialExecutor(), Metrics(store, lambda: None))
+    runner = JobRunner(store, settings, calibration, SerialExecutor(), Metrics())
     for name in ("old", "recent"):
         store.submit(name, REQUEST, capacity=5)
         store.start(name)
