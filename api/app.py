@@ -4,15 +4,15 @@ The lifespan connects to Ray through :mod:`cluster` (an embedded local Ray
 unless ``FORECASTER_RAY_ADDRESS`` names a cluster), opens the SQLite job store
 in the data directory, and starts the job runner, which first requeues any job
 a previous process left unfinished; at shutdown it stops the runner (a running
-job goes back to the queue) and leaves the Ray it connected. The factory itself
-touches neither Ray nor the disk.
+job goes back to the queue) and leaves the Ray it connected. The factory only
+reads the calibration: it neither connects to Ray nor writes to the disk.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,6 +32,7 @@ from api.runner import JobRunner
 from api.schema import check_request, request_from_dict, request_to_dict
 from api.settings import Settings
 from api.store import JobRecord, JobStore
+from cluster import RayExecutor, connect, disconnect, readiness
 from forecaster import LEVERS, PRESETS, Executor, ForecastRequest, SerialExecutor, load_calibration
 from forecaster.policy import LEVER_DESCRIPTIONS, PRESET_DESCRIPTIONS, YEAR_RANGE
 
@@ -125,17 +126,8 @@ def _job_out(record: JobRecord) -> JobOut:
     )
 
 
-def _ray_executor(settings: Settings) -> tuple[Executor, bool]:
-    """Connect to Ray; return the executor and whether this call connected (and so disconnects)."""
-    from cluster import RayExecutor, connect  # Ray only when it is used
-
-    return RayExecutor(), connect(settings.ray_settings())
-
-
 def _ray_cpus() -> tuple[float, float] | None:
     """Return the Ray cluster's CPUs, all and not in use, or None while Ray is not ready."""
-    from cluster import readiness
-
     status = readiness()
     if not status["ready"]:
         return None
@@ -157,21 +149,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = JobStore(settings.data_dir / "jobs.sqlite3")
-        watching = metrics.watch(store, _ray_cpus if using_ray else lambda: None)
-        executor, connected = _ray_executor(settings) if using_ray else (SerialExecutor(), False)
-        runner = JobRunner(store, settings, calibration, executor, metrics)
-        app.state.store, app.state.runner = store, runner
-        runner.start()
-        try:
+        # Undone in reverse order at shutdown, and as far as it got if start-up fails.
+        with ExitStack() as undo:
+            store = JobStore(settings.data_dir / "jobs.sqlite3")
+            undo.callback(metrics.registry.unregister, metrics.watch(store, _ray_cpus if using_ray else None))
+            executor: Executor = SerialExecutor()
+            if using_ray:
+                executor = RayExecutor()
+                if connect(settings.ray_settings()):
+                    undo.callback(disconnect)
+            runner = JobRunner(store, settings, calibration, executor, metrics)
+            app.state.store, app.state.runner = store, runner
+            runner.start()
+            undo.callback(runner.stop)
             yield
-        finally:
-            runner.stop()
-            metrics.registry.unregister(watching)
-            if connected:
-                from cluster import disconnect
-
-                disconnect()
 
     app = FastAPI(
         title="NQPF circulation forecaster",
@@ -329,8 +320,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not store.writable():
             found.append(f"job store {store.path} is not writable")
         if using_ray:
-            from cluster import readiness
-
             ray_status = readiness()
             if not ray_status["ready"]:
                 found.append(str(ray_status["problem"]))

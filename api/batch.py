@@ -28,6 +28,7 @@ import hashlib
 import json
 import re
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from api.schema import REQUEST_FIELDS, check_request, request_from_dict
+from api.schema import check_request, request_from_dict
 from forecaster import (
     MODEL_VERSION,
     Calibration,
@@ -92,10 +93,11 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
         raise BatchFileError(path, ["defaults: must be an object"])
     if not isinstance(scenarios, list) or not 1 <= len(scenarios) <= MAX_SCENARIOS:
         raise BatchFileError(path, [f"scenarios: must be a list of 1 to {MAX_SCENARIOS} scenarios"])
-    # A wrong default is reported once, here, rather than under every scenario it would reach.
-    problems = [f"defaults.{key}: unknown field; allowed: {sorted(REQUEST_FIELDS)}"
-                for key in sorted(set(defaults) - set(REQUEST_FIELDS))]
-    defaults = {key: value for key, value in defaults.items() if key in REQUEST_FIELDS}
+    try:  # a wrong default is reported once, at its place, not under every scenario it reaches
+        request_from_dict(defaults, where="defaults")
+    except RequestError as error:
+        raise BatchFileError(path, [str(error)]) from None
+    problems: list[str] = []
     loaded: list[Scenario] = []
     seen: set[str] = set()
     for index, entry in enumerate(scenarios):
@@ -180,6 +182,8 @@ def run_batch(
                 manifest = _run_one(scenario, out, calibration, executor, on_progress)
             except Exception as error:  # any failure is this scenario's, not the whole batch's
                 failed.append(scenario.name)
+                if not isinstance(error, ForecasterError | OSError):  # unforeseen: keep the traceback
+                    traceback.print_exc(file=sys.stderr)
                 print(f"scenario {scenario.name} failed: {type(error).__name__}: {error}", file=sys.stderr)
                 continue
         else:
@@ -201,9 +205,12 @@ def _run_one(
     progress = None if on_progress is None else (lambda d, t: on_progress(scenario.name, d, t))
     result = forecast(scenario.request, calibration, executor=executor, on_progress=progress)
     partial = out / f".{scenario.name}.nc.partial"
-    write_netcdf(result.summary if result.draws is None else result.draws, partial)
     final = out / f"{scenario.name}.nc"
-    partial.replace(final)  # atomic: a netCDF under its final name is always complete
+    try:
+        write_netcdf(result.summary if result.draws is None else result.draws, partial)
+        partial.replace(final)  # atomic: a netCDF under its final name is always complete
+    finally:
+        partial.unlink(missing_ok=True)
     manifest = {
         "request": scenario.request.to_json(),
         "calibration_sha256": calibration.digest,

@@ -40,6 +40,7 @@ from forecaster import (
     fan_chart,
     forecast,
     load_calibration,
+    plan_blocks,
     policy_from_dict,
     write_netcdf,
     write_summary_csv,
@@ -104,8 +105,7 @@ def _executor_option(parser: argparse.ArgumentParser) -> None:
 
 def _executor(choice: str) -> Executor:
     if choice == "ray":
-        from api.settings import RayEnvironment
-        from cluster import RayExecutor, connect  # Ray only when asked for
+        from cluster import RayEnvironment, RayExecutor, connect  # Ray only when asked for
 
         connect(RayEnvironment().ray_settings())
         return RayExecutor()
@@ -153,7 +153,7 @@ def forecast_command(args: argparse.Namespace) -> int:
         compare_to_baseline=not args.no_baseline,
     )
     executor = _executor(args.executor)
-    n_blocks = -(-request.n_draws // request.block_size)
+    n_blocks = len(plan_blocks(request.n_draws, request.seed, request.block_size))
     with tqdm(total=n_blocks, unit="block", desc=f"forecast {policy.name}", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:

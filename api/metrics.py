@@ -21,6 +21,8 @@ disable_created_metrics()  # no `_created` series: they double the output and no
 
 #: Latency buckets of HTTP requests, in seconds.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Reads the Ray cluster's CPUs, all and not in use (None while Ray is not ready).
+RayCpus = Callable[[], tuple[float, float] | None]
 #: Buckets of one job's simulation time, in seconds.
 SIMULATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 
@@ -28,7 +30,7 @@ SIMULATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 30
 class _StateCollector(Collector):
     """Gauges read when scraped: jobs by state, queue depth, Ray CPUs (all and not in use)."""
 
-    def __init__(self, store: JobStore, ray_cpus: Callable[[], tuple[float, float] | None]) -> None:
+    def __init__(self, store: JobStore, ray_cpus: RayCpus | None) -> None:
         self.store = store
         self.ray_cpus = ray_cpus
 
@@ -39,7 +41,7 @@ class _StateCollector(Collector):
             jobs.add_metric([state], count)
         yield jobs
         yield GaugeMetricFamily("forecaster_queue_depth", "Jobs queued, not running", value=counts["queued"])
-        cpus = self.ray_cpus()
+        cpus = None if self.ray_cpus is None else self.ray_cpus()
         if cpus is not None:
             total, available = cpus
             yield GaugeMetricFamily("forecaster_ray_cpus", "CPUs of the connected Ray cluster", value=total)
@@ -69,8 +71,8 @@ class Metrics:
             buckets=SIMULATION_BUCKETS, registry=self.registry,
         )
 
-    def watch(self, store: JobStore, ray_cpus: Callable[[], tuple[float, float] | None]) -> Collector:
-        """Also report, when scraped, the store's jobs and Ray's CPUs; return what to unregister."""
+    def watch(self, store: JobStore, ray_cpus: RayCpus | None) -> Collector:
+        """Also report, when scraped, the store's jobs and Ray's CPUs (if given); return the collector."""
         collector = _StateCollector(store, ray_cpus)
         self.registry.register(collector)
         return collector

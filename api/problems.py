@@ -91,7 +91,7 @@ def _document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
         for operations in schema["paths"].values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                # 400: a body that is not JSON (not even UTF-8) is refused before validation.
+                # 400: a body that is not even UTF-8 is refused before validation (bad JSON: 422).
                 for status in ("400", "413", "422", "500", "503") if "requestBody" in operation else ("500",):
                     responses.setdefault(status, {"description": HTTPStatus(int(status)).phrase})
                 for status, response in responses.items():

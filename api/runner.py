@@ -111,6 +111,12 @@ class JobRunner:
             self._cancelled.discard(job)
         if not claimed:
             return  # cancelled while it waited
+        try:
+            self._run_claimed(job)
+        finally:
+            self._cancelled.discard(job)  # a cancel of this run has done its work
+
+    def _run_claimed(self, job: str) -> None:
         record = self.store.get(job)
         assert record is not None
         request = ForecastRequest.from_dict(record.request)
@@ -132,8 +138,7 @@ class JobRunner:
         except CancelledError:
             if self._stopping.is_set():
                 self.store.requeue(job)  # the service is stopping: run it again at the next start
-            self._cancelled.discard(job)  # otherwise the store already says cancelled
-            return
+            return  # otherwise the store already says cancelled
         except ForecasterError as error:
             self.store.finish(job, "failed", str(error))
             return

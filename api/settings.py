@@ -1,44 +1,19 @@
-"""Settings read from ``FORECASTER_*`` environment variables (pydantic-settings).
+"""The service's settings, read from ``FORECASTER_*`` environment variables (pydantic-settings).
 
-:class:`RayEnvironment` is how the command line and the service reach Ray;
-:class:`Settings`, the service's, adds everything else.
+They extend :class:`cluster.RayEnvironment`, the ``FORECASTER_RAY_*`` variables
+that the command line reads too.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
+from cluster import RayEnvironment
 from forecaster.simulation import MAX_DRAWS, MAX_HORIZON_YEARS
-
-if TYPE_CHECKING:
-    from cluster import RaySettings
-
-
-class RayEnvironment(BaseSettings):
-    """The ``FORECASTER_RAY_*`` variables (the address falls back to ``RAY_ADDRESS``)."""
-
-    model_config = SettingsConfigDict(env_prefix="FORECASTER_", extra="ignore", frozen=True)
-
-    ray_address: str = Field(
-        "",
-        validation_alias=AliasChoices("FORECASTER_RAY_ADDRESS", "RAY_ADDRESS"),
-        description="existing Ray cluster; empty starts an embedded local Ray",
-    )
-    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray")
-    ray_dashboard: bool = Field(False, description="start the embedded Ray's dashboard")
-    ray_ship_code: bool = Field(
-        True, description="ship this process's forecaster and cluster code to a cluster it joins"
-    )
-
-    def ray_settings(self) -> RaySettings:
-        """Return these settings as :func:`cluster.connect` takes them."""
-        from cluster import RaySettings  # Ray only when it is used
-
-        return RaySettings(self.ray_address, self.ray_num_cpus, self.ray_dashboard, self.ray_ship_code)
 
 
 class Settings(RayEnvironment):

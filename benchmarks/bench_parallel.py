@@ -35,8 +35,8 @@ Definitions (the targets are those of the Ray execution issue):
   overlaps the tasks'. Ray's is the target, <= 5%. (Ray - Pool) / Pool wall time is printed too.
 - Ray's worker time, from the first task's start to the last one's end, times the workers, is
   split into task CPU, time inside tasks without a CPU (the driver's merging and Ray's own
-  processes ran), time between a worker's tasks, and the tail (a worker done while the last
-  task runs). The last three are where the overhead goes.
+  processes ran), the wait for a worker's first task, time between a worker's tasks, and the
+  tail (a worker done while the last task runs). The last four are where the overhead goes.
 """
 
 import os
@@ -178,19 +178,22 @@ class Run:
     def worker_time(self) -> dict[str, float]:
         """Split the workers' time between the first task's start and the last one's end (seconds).
 
-        ``compute``: task CPU; ``descheduled``: inside a task but not on a CPU (other processes
-        ran: the driver, Ray's own processes); ``between``: a worker between two of its tasks
-        (results out, next task in); ``tail``: a worker done before the last task ended.
+        Per worker process (there should be one per CPU; the count is printed): ``compute``,
+        task CPU; ``descheduled``, inside a task but not on a CPU (other processes ran: the
+        driver, Ray's own processes); ``start``, from the first task's start to the worker's
+        first; ``between``, between two of its tasks (results out, next task in); ``tail``,
+        done before the last task ended.
         """
         first, last = min(t.start for t in self.tasks), max(t.end for t in self.tasks)
-        between = tail = 0.0
+        start = between = tail = 0.0
         for pid in {t.pid for t in self.tasks}:
             mine = sorted((t for t in self.tasks if t.pid == pid), key=lambda t: t.start)
-            between += mine[0].start - first + sum(b.start - a.end for a, b in itertools.pairwise(mine))
+            start += mine[0].start - first
+            between += sum(b.start - a.end for a, b in itertools.pairwise(mine))
             tail += last - mine[-1].end
         inside = sum(t.end - t.start for t in self.tasks)
-        return {"compute": self.task_cpu, "descheduled": inside - self.task_cpu, "between": between,
-                "tail": tail}
+        return {"compute": self.task_cpu, "descheduled": inside - self.task_cpu, "start": start,
+                "between": between, "tail": tail}
 
 
 def timed(executor: Executor, request: ForecastRequest, calibration: Calibration) -> Run:
@@ -262,13 +265,14 @@ def main() -> None:
     parts = on_ray.worker_time()
     print(f"Ray's workers, first task start to last task end: {WORKERS} x "
           f"{max(t.end for t in on_ray.tasks) - min(t.start for t in on_ray.tasks):.1f} s, "
-          f"{len(on_ray.tasks)} tasks")
+          f"{len(on_ray.tasks)} tasks in {len({t.pid for t in on_ray.tasks})} worker processes")
     print()
     print("| worker time                                             | seconds |")
     print("|---------------------------------------------------------|---------|")
     for key, label in (
         ("compute", "in tasks, on a CPU (task CPU)"),
         ("descheduled", "in tasks, waiting for a CPU (driver, Ray's processes)"),
+        ("start", "before a worker's first task"),
         ("between", "between a worker's tasks (results out, next task in)"),
         ("tail", "done, waiting for the last task"),
     ):

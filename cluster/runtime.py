@@ -43,6 +43,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import ray
 import ray.util.client
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import forecaster
@@ -85,6 +87,31 @@ class RaySettings:
     num_cpus: int | None = None
     include_dashboard: bool = False
     ship_code: bool = True
+
+
+class RayEnvironment(BaseSettings):
+    """The ``FORECASTER_RAY_*`` environment variables (the address falls back to ``RAY_ADDRESS``).
+
+    Read by the command line, and by the service as part of its settings; an
+    invalid value raises :class:`pydantic.ValidationError` naming the variable.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FORECASTER_", extra="ignore", frozen=True)
+
+    ray_address: str = Field(
+        "",
+        validation_alias=AliasChoices("FORECASTER_RAY_ADDRESS", "RAY_ADDRESS"),
+        description="existing Ray cluster; empty starts an embedded local Ray",
+    )
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded Ray")
+    ray_dashboard: bool = Field(False, description="start the embedded Ray's dashboard")
+    ray_ship_code: bool = Field(
+        True, description="ship this process's forecaster and cluster code to a cluster it joins"
+    )
+
+    def ray_settings(self) -> RaySettings:
+        """Return these settings as :func:`connect` takes them."""
+        return RaySettings(self.ray_address, self.ray_num_cpus, self.ray_dashboard, self.ray_ship_code)
 
 
 def auth_mode(environ: Mapping[str, str] = os.environ) -> str:

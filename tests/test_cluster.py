@@ -34,7 +34,11 @@ REQUEST = ForecastRequest(
 
 def test_readiness_reports_cpus(ray_cluster: None) -> None:
     status = readiness()
-    assert status["ready"] is True and status["cpus"] == 2 and status["cpus_available"] == 2
+    assert status["ready"] is True and status["cpus"] == 2
+    deadline = time.monotonic() + 30  # once tasks of earlier tests have given their CPUs back
+    while readiness()["cpus_available"] != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert readiness()["cpus_available"] == 2
 
 
 @pytest.mark.parametrize("max_in_flight", [1, 2, 8])
@@ -93,11 +97,12 @@ def _sleep_for_an_hour(job: None, blocks: list[Block]) -> None:
 
 def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None) -> None:
     groups = [[block] for block in plan_blocks(8, seed=0, block_size=1)]
-    calls = {"n": 0}
+    polls = {"n": 0, "busy": 0}
 
-    def cancel_soon() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 2  # after about a second: both CPUs are busy by then
+    def cancel_soon() -> bool:  # once both CPUs run a task (polled every 0.5 s; at most 30 s)
+        polls["n"] += 1
+        polls["busy"] += ray.available_resources().get("CPU", 0) == 0
+        return bool(polls["busy"]) or polls["n"] > 60
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     try:
@@ -107,6 +112,7 @@ def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None) -> None:
             )
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert polls["busy"], "the tasks never took both CPUs"
     deadline = time.monotonic() + 30
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -360,8 +360,7 @@ def test_a_driver_joins_runs_the_shipped_code_and_readiness_names_the_lost_head(
     """Last in the module: it kills the head (the fixture then stops the worker node)."""
     script = (
         "import sys, forecaster, ray\n"
-        "from api.settings import RayEnvironment\n"
-        "from cluster import connect, readiness\n"
+        "from cluster import RayEnvironment, connect, readiness\n"
         "connect(RayEnvironment().ray_settings())\n"
         "where = ray.get(ray.remote(lambda: forecaster.__file__).remote())\n"
         "print(sum(node['Alive'] for node in ray.nodes()), where, readiness(), flush=True)\n"

@@ -1,0 +1,98 @@
+"""The job runner's cancels against the runs they are meant for, with an executor the test steers."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_server import wait_for
+
+from api.metrics import Metrics
+from api.runner import JobRunner
+from api.settings import Settings
+from api.store import JobStore
+from forecaster import PRESETS, Block, CancelledError, ForecastRequest, SerialExecutor
+
+REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=300, horizon_years=3, block_size=100,
+                          economies=("CHN", "USA"))
+
+
+class SteeredExecutor:
+    """Runs groups serially, but first waits at a gate; records how each run ended."""
+
+    def __init__(self) -> None:
+        self.at_gate = threading.Event()
+        self.gate = threading.Event()
+        self.outcomes: list[str] = []
+        #: Called after the last group's result, before the run returns.
+        self.after_last: Callable[[], None] = lambda: None
+
+    def map_groups(
+        self, task: Callable[[Any, Sequence[Block]], Any], job: Any, groups: Sequence[Sequence[Block]],
+        on_result: Callable[[Any], None], on_progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> None:
+        self.at_gate.set()
+        assert self.gate.wait(30)
+        try:
+            SerialExecutor().map_groups(task, job, groups, on_result, on_progress, should_cancel)
+        except CancelledError:
+            self.outcomes.append("cancelled")
+            raise
+        self.after_last()
+        self.outcomes.append("ran to the end")
+
+
+@pytest.fixture
+def steered(tmp_path: Path, calibration: Any) -> Iterator[tuple[JobRunner, SteeredExecutor, JobStore]]:
+    settings = Settings(data_dir=tmp_path, executor="serial")
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    executor = SteeredExecutor()
+    runner = JobRunner(store, settings, calibration, executor, Metrics())
+    runner.start()
+    yield runner, executor, store
+    executor.gate.set()
+    runner.stop()
+
+
+def _status(store: JobStore, job: str) -> str:
+    record = store.get(job)
+    assert record is not None
+    return record.status
+
+
+def test_a_cancelled_run_stops_even_if_the_job_is_submitted_again(
+    steered: tuple[JobRunner, SteeredExecutor, JobStore],
+) -> None:
+    runner, executor, store = steered
+    job = runner.submit(REQUEST)[0].id
+    assert executor.at_gate.wait(30)  # the first run has started
+    runner.cancel(job)
+    assert runner.submit(REQUEST)[1] is True  # queued again while the first run is still going
+    executor.gate.set()
+    wait_for(lambda: _status(store, job) == "succeeded", timeout=60)
+    assert executor.outcomes == ["cancelled", "ran to the end"]  # the second run alone finished
+
+
+def test_a_cancel_after_the_last_block_keeps_no_results(
+    steered: tuple[JobRunner, SteeredExecutor, JobStore], tmp_path: Path,
+) -> None:
+    runner, executor, store = steered
+    job = runner.submit(REQUEST)[0].id
+
+    def cancel_once() -> None:  # too late to stop the run: it goes on to write its files
+        executor.after_last = lambda: None
+        runner.cancel(job)
+
+    executor.after_last = cancel_once
+    executor.gate.set()
+    later = runner.submit(dataclasses.replace(REQUEST, seed=1))[0].id
+    wait_for(lambda: _status(store, later) == "succeeded", timeout=60)  # so the first run has ended
+    assert executor.outcomes == ["ran to the end", "ran to the end"]
+    assert _status(store, job) == "cancelled"
+    results_dir = Settings(data_dir=tmp_path, executor="serial").results_dir
+    assert not (results_dir / job).exists() and (results_dir / later).exists()
