@@ -15,7 +15,7 @@ from api.metrics import Metrics
 from api.runner import JobRunner
 from api.settings import Settings
 from api.store import JobStore
-from forecaster import PRESETS, Block, CancelledError, ForecastRequest, SerialExecutor
+from forecaster import PRESETS, Block, Calibration, CancelledError, ForecastRequest, SerialExecutor
 
 REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=300, horizon_years=3, block_size=100,
                           economies=("CHN", "USA"))
@@ -48,7 +48,9 @@ class SteeredExecutor:
 
 
 @pytest.fixture
-def steered(tmp_path: Path, calibration: Any) -> Iterator[tuple[JobRunner, SteeredExecutor, JobStore]]:
+def steered(
+    tmp_path: Path, calibration: Calibration
+) -> Iterator[tuple[JobRunner, SteeredExecutor, JobStore]]:
     settings = Settings(data_dir=tmp_path, executor="serial")
     store = JobStore(tmp_path / "jobs.sqlite3")
     executor = SteeredExecutor()
