@@ -125,8 +125,8 @@ def submit_batch(
             )
         except (ConnectionError, requests.RequestException, RuntimeError, ray.exceptions.RayError) as error:
             raise ClusterUnavailableError(f"Ray Jobs API at {address}: {error}") from None
-    print(f"submitted job {submission_id} to {address}", file=log, flush=True)
-    try:
+    try:  # from here on an interrupt stops the job, so the line below must be inside
+        print(f"submitted job {submission_id} to {address}", file=log, flush=True)
         info = _follow(client, submission_id, log)
     except KeyboardInterrupt:  # the job is this command's: it does not outlive it
         print(f"interrupted: stopping job {submission_id} on the cluster", file=log, flush=True)
