@@ -51,6 +51,8 @@ def main() -> None:
     print("|-----------|-------|----------|------------|-----------|---------------|-----------"
           "|------------------|-----------|")
     per_cell = []
+    block = plan_blocks(BLOCK_SIZE, seed=0, block_size=BLOCK_SIZE)[0]
+    blocks = plan_blocks(100 * BLOCK_SIZE, seed=0, block_size=BLOCK_SIZE)
     for horizon_years in (30, 10):
         for n_economies, economies in ECONOMIES.items():
             for baseline in (True, False):
@@ -58,7 +60,6 @@ def main() -> None:
                                           horizon_years=horizon_years, n_draws=BLOCK_SIZE,
                                           compare_to_baseline=baseline)
                 job = make_job(request, calibration)
-                block = plan_blocks(BLOCK_SIZE, seed=0, block_size=BLOCK_SIZE)[0]
                 seconds = []
                 for _ in range(REPEATS):
                     start = time.perf_counter()
@@ -67,7 +68,6 @@ def main() -> None:
                 block_ms = 1000 * min(seconds)
                 cell_us = 1000 * block_ms / (BLOCK_SIZE * job.cells_per_draw)
                 per_cell.append(cell_us)
-                blocks = plan_blocks(100 * BLOCK_SIZE, seed=0, block_size=BLOCK_SIZE)
                 new = len(group_blocks(blocks, job.cells_per_draw)[0])
                 old = math.ceil(OLD_MIN_DRAW_YEARS / (BLOCK_SIZE * horizon_years))
                 print(f"| {n_economies:>9} | {horizon_years:>5} | {'yes' if baseline else 'no':>8} "

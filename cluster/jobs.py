@@ -47,6 +47,10 @@ from cluster.runtime import CODE_EXCLUDES, ClusterUnavailableError, auth_mode, c
 #: Seconds between status polls once the log stream has ended or broken.
 POLL_INTERVAL = 1.0
 
+#: What Ray's Jobs client raises when the cluster cannot be reached: it speaks HTTP through
+#: requests, whose ConnectionError is not the builtin one.
+_UNREACHABLE = (ConnectionError, requests.RequestException, RuntimeError)
+
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -123,7 +127,7 @@ def submit_batch(
                     "env_vars": {"FORECASTER_RAY_SHIP_CODE": "0", "RAY_AUTH_MODE": mode},
                 },
             )
-        except (ConnectionError, requests.RequestException, RuntimeError, ray.exceptions.RayError) as error:
+        except (*_UNREACHABLE, ray.exceptions.RayError) as error:
             raise ClusterUnavailableError(f"Ray Jobs API at {address}: {error}") from None
     try:  # from here on an interrupt stops the job, so the line below must be inside
         print(f"submitted job {submission_id} to {address}", file=log, flush=True)
@@ -133,8 +137,7 @@ def submit_batch(
         with contextlib.suppress(Exception):
             client.stop_job(submission_id)
         raise
-    # Ray's Jobs client speaks HTTP through requests, whose ConnectionError is not the builtin one.
-    except (ConnectionError, requests.RequestException, RuntimeError) as error:
+    except _UNREACHABLE as error:
         raise ClusterUnavailableError(
             f"lost the Ray cluster at {address} while job {submission_id} ran: {error}"
         ) from None
