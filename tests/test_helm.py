@@ -3,8 +3,8 @@
 - helm/forecaster is linted and rendered by Helm v4 itself (the ``helm-python-sdk`` package
   bundles it as a library), with the default values and with ``ci/ci-values.yaml``, which
   switches every optional part on.
-- Every rendered ``ray.io/v1`` object is validated against the KubeRay v1.7.0 CRDs (folder
-  ``KUBERAY_CRDS``, default ``../shared/kuberay-crds``) and every other object against
+- Every rendered ``ray.io/v1`` object is validated against the KubeRay v1.7.0 CRDs (kept in
+  ``tests/fixtures/kuberay-crds``, or the folder ``KUBERAY_CRDS``) and every other object against
   Kubernetes' own schemas (``kubernetes-validate``), both strictly: an unknown field is an
   error, where the API server would drop it silently.
 - Bad values are refused, by values.schema.json or by the templates, with a message that
@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -42,8 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "forecaster"
 CI_VALUES = CHART / "ci" / "ci-values.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
-CRD_DIR = Path(os.environ.get("KUBERAY_CRDS", ROOT.parent / "shared" / "kuberay-crds"))
+KUBERAY_VERSION = "v1.7.0"
+CRD_DIR = Path(os.environ.get("KUBERAY_CRDS", ROOT / "tests" / "fixtures" / "kuberay-crds"))
 CRD_FILES = {"RayCluster": "ray.io_rayclusters.yaml", "RayJob": "ray.io_rayjobs.yaml"}
+# Digests of the vendored copies (tests/fixtures/kuberay-crds/README.md): an edit fails loudly.
+CRD_SHA256 = {
+    "ray.io_rayclusters.yaml": "c44704442eef0c6721ad40c1d66782c8bd3fdab9d3344306a5820910a679baa1",
+    "ray.io_rayjobs.yaml": "01a5cf3b17c1769fda44af7e82debcd98722f0c27b9ab84d084681c6649121f5",
+}
 # Kubernetes versions the core objects are validated against: the oldest the chart accepts
 # (Chart.yaml kubeVersion) and the newest kubernetes-validate ships schemas for.
 KUBERNETES_VERSIONS = ("1.31", "1.37")
@@ -214,13 +221,16 @@ def crd_validators() -> dict[str, jsonschema.Draft7Validator]:
     if not CRD_DIR.is_dir():
         pytest.fail(
             f"KubeRay CRDs not found in {CRD_DIR}: set KUBERAY_CRDS to the folder holding "
-            f"{', '.join(CRD_FILES.values())} (KubeRay v1.7.0, ray-operator/config/crd/bases)"
+            f"{', '.join(CRD_FILES.values())} (KubeRay {KUBERAY_VERSION}, "
+            "ray-operator/config/crd/bases)"
         )
     validators = {}
     for kind, filename in CRD_FILES.items():
-        crd = yaml.load(
-            (CRD_DIR / filename).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        text = (CRD_DIR / filename).read_bytes()
+        assert hashlib.sha256(text).hexdigest() == CRD_SHA256[filename], (
+            f"{CRD_DIR / filename} is not KubeRay {KUBERAY_VERSION}'s copy"
         )
+        crd = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         assert crd["spec"]["names"]["kind"] == kind
         (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
         assert v1["served"] and v1["storage"], f"{filename}: v1 is not the served storage version"

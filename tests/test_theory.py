@@ -1,4 +1,4 @@
-"""Building blocks against closed forms (research/economics.md section 3).
+"""Building blocks against closed forms (docs/model.md lists the checks).
 
 Monte-Carlo checks use fixed seeds and tolerances of 5 Monte-Carlo standard
 errors (SE): sqrt(p(1-p)/M) for proportions, s/sqrt(M) for means.
@@ -48,7 +48,7 @@ def test_frechet_max_stability_and_argmax_shares() -> None:
 
 @pytest.fixture(scope="module")
 def world() -> dict[str, np.ndarray | float]:
-    """A 4-economy world as in economics.md check 2 (theta 4, sigma 2)."""
+    """A 4-economy world as in the classic check of trade shares and price index (theta 4, sigma 2)."""
     return {
         "lam": np.array([1.0, 0.6, 1.5, 0.4]),
         "wage": np.array([1.0, 0.8, 1.2, 0.7]),
