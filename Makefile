@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PWT    := .cache/pwt
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run test lint bench clean chromium pwt
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,8 @@ run: $(STAMP)
 	$(BIN)/forecaster serve
 
 ## Set up, then run linters and the whole test suite (the browser test needs Debian's chromium).
-test: $(STAMP) chromium
-	$(BIN)/ruff check forecaster api cluster tests benchmarks
+test: $(STAMP) chromium pwt
+	$(BIN)/ruff check forecaster api cluster tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -28,6 +29,15 @@ test: $(STAMP) chromium
 chromium:
 	@command -v $${CHROMIUM:-chromium} >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
 	    || { echo "install Debian's chromium (apt-get install chromium) or set CHROMIUM=/path"; exit 1; }
+
+# Penn World Table 9.1, the source of forecaster/data/pwt91_extract.csv (docs/data.md): Debian's
+# r-cran-pwt9 .deb, unpacked without installing R (scripts/build_pwt_extract.py reads it).
+pwt:
+	@[ -f $(PWT)/usr/lib/R/site-library/pwt9/data/Rdata.rdb ] || { mkdir -p $(PWT) && cd $(PWT) && rm -f r-cran-pwt9_*.deb \
+	    && { apt-get download -q r-cran-pwt9 >/dev/null 2>&1 \
+	         || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get download -q r-cran-pwt9 >/dev/null 2>&1; }; } \
+	    && dpkg-deb -x r-cran-pwt9_*.deb .; } \
+	    || { echo "fetch Debian's r-cran-pwt9 (apt-get download r-cran-pwt9) and unpack it into $(PWT) (dpkg-deb -x)"; exit 1; }
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
