@@ -269,7 +269,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @v1.get("/forecasts/{job}/fanchart.png", response_class=FileResponse,
             responses={**_file("PNG image", "image/png"), **_NOT_READY})
     def fanchart(job: str, economy: Annotated[str | None, Query(max_length=16)] = None) -> FileResponse:
-        """Fan chart of the NQPF index for one economy (default: the first), baseline overlaid."""
+        """Fan chart of TFP against the base year for one economy (default: the first), baseline overlaid."""
         economies = succeeded(job).request["economies"] or list(calibration.economies)
         chosen = economy or economies[0]
         if chosen not in economies:

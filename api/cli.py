@@ -115,23 +115,20 @@ def _executor(choice: str) -> Executor:
 def _print_table(rows: list[dict[str, object]]) -> None:
     with_baseline = "prob_beats_baseline" in rows[0]
     header = f"{'economy':<8}{'p5':>8}{'median':>8}{'p95':>8}{'mean':>8}{'+-mcse':>8}"
+    gains = ("dynamic_gain_mean", "static_gain_mean", "total_gain_mean")
     if with_baseline:
-        header += f"{'dNQPF':>9}{'P(beats)':>10}"
-    print(f"Annual NQPF growth in {rows[0]['year']} (%), and NQPF level vs baseline")
+        header += f"{'dynamic':>9}{'static':>9}{'total':>9}{'P(beats)':>10}"
+    print(f"Annual TFP growth in {rows[0]['year']} (%)"
+          + (", and gains against the baseline (% of the year's real income)" if with_baseline else ""))
     print(header)
     for row in rows:
         line = f"{row['economy']!s:<8}" + "".join(
             f"{100 * float(row[key]):>8.2f}"  # type: ignore[arg-type]
-            for key in (
-                "nqpf_growth_p5",
-                "nqpf_growth_p50",
-                "nqpf_growth_p95",
-                "nqpf_growth_mean",
-                "nqpf_growth_mcse",
-            )
+            for key in ("tfp_growth_p5", "tfp_growth_p50", "tfp_growth_p95", "tfp_growth_mean",
+                        "tfp_growth_mcse")
         )
         if with_baseline:
-            line += f"{float(row['nqpf_vs_baseline_mean']):>+9.4f}"  # type: ignore[arg-type]
+            line += "".join(f"{100 * float(row[key]):>+9.2f}" for key in gains)  # type: ignore[arg-type]
             line += f"{float(row['prob_beats_baseline']):>10.3f}"  # type: ignore[arg-type]
         print(line)
 

@@ -82,7 +82,7 @@ class ForecastIn(BaseModel):
         None, description=f"levels in (0, 1) to report; {list(DEFAULT_QUANTILES)} are always included"
     )
     thresholds: list[float] | None = Field(
-        None, description=f"annual NQPF growth rates for P(growth > t) (default {list(DEFAULT_THRESHOLDS)})"
+        None, description=f"annual TFP growth rates for P(growth > t) (default {list(DEFAULT_THRESHOLDS)})"
     )
     compare_to_baseline: bool | None = Field(
         None, description="also simulate the baseline on the same shocks (default true)"

@@ -156,8 +156,8 @@ def main() -> None:
           + (" (embedded Ray, num_cpus=2)" if args.executor == "ray" else ""))
     print(f"summary    summary_method={out['method']}, draws kept: {out['draws_kept']}")
     chn = out["chn"]
-    print(f"CHN {chn['year']}: NQPF growth p5/p50/p95 {100 * chn['nqpf_growth_p5']:.3f} / "
-          f"{100 * chn['nqpf_growth_p50']:.3f} / {100 * chn['nqpf_growth_p95']:.3f} %, "
+    print(f"CHN {chn['year']}: TFP growth p5/p50/p95 {100 * chn['tfp_growth_p5']:.3f} / "
+          f"{100 * chn['tfp_growth_p50']:.3f} / {100 * chn['tfp_growth_p95']:.3f} %, "
           f"P(beats baseline) {chn['prob_beats_baseline']:.4f}")
     print()
     row("quantity", "measured", "target", "result")

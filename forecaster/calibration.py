@@ -33,7 +33,7 @@ FIELDS: dict[str, tuple[float, float, bool, bool, str]] = {
     "fdi_openness": (0.0, 1.0, True, False, "FDI inflows / GDP"),
     # A fully closed regime (1) would leave no data links to scale; below 1 is required.
     "digital_restrictiveness": (0.0, 1.0, True, False, "Digital STRI, 0 open to 1 closed"),
-    "talent": (0.0, 1.0, False, False, "share of adults 25-64 with tertiary education"),
+    "foreign_idea_share": (0.0, 1.0, True, False, "share of base-year knowledge growth learnt from abroad"),
     "latitude": (-90.0, 90.0, True, True, "economic centre, degrees"),
     "longitude": (-180.0, 180.0, True, True, "economic centre, degrees"),
 }

@@ -43,22 +43,45 @@ from forecaster.simulation import (
 from forecaster.summary import PROBABILITY_ATTRS, SUMMARISED, summarize, summary_levels
 
 #: Version of the model equations; bump when results change for the same request.
-MODEL_VERSION = "1.0"
+MODEL_VERSION = "2.0"
 #: Largest forecast, in draw x year x economy cells, whose every draw :func:`forecast` keeps:
 #: 10,000 draws x 30 years x 12 economies, about 1.5 GB at peak. Larger runs are summarised
 #: inside their tasks, whose memory does not grow with the number of draws.
 EXACT_MAX_CELLS = 3_600_000
 
-VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "nqpf": (("draw", "year", "economy"), "1", "NQPF composite index (base-year mean of components = 1)"),
-    "nqpf_growth": (("draw", "year", "economy"), "1/year", "annual log growth of the NQPF index"),
-    "tfp_growth": (("draw", "year", "economy"), "1/year", "annual log growth of TFP"),
-    "import_share": (("draw", "year", "economy"), "1", "share of absorption bought abroad"),
+#: Assumption stated wherever results are shown (dataset attributes, explorer, docs/model.md).
+PARTIAL_EQUILIBRIUM = (
+    "Partial equilibrium: unit costs move one-for-one with TFP, so trade shares respond to trade "
+    "costs only, never to knowledge; a catching-up economy does not become a bigger supplier, and a "
+    "partner that shifts its sourcing towards a lower-knowledge supplier after another economy opens "
+    "can learn slightly less."
+)
+_CELL = ("draw", "year", "economy")
+#: Per-draw variables: (dims, units, long name, kind). Outcomes are what the model simulates;
+#: circulation indicators are moved by the levers directly and are never part of an outcome.
+VARIABLES: dict[str, tuple[tuple[str, ...], str, str, str]] = {
+    "tfp": (_CELL, "1", "TFP level against the economy's base year (headline)", "outcome"),
+    "tfp_growth": (_CELL, "1/year", "annual log growth of TFP (headline)", "outcome"),
     "channel_growth": (
-        ("draw", "year", "economy", "channel"),
+        (*_CELL, "channel"),
         "1/year",
-        "TFP growth by channel; sums over channel to tfp_growth",
+        "TFP growth by channel (research, domestic learning, learning from abroad through goods, "
+        "factors and data, residual); sums over channel to tfp_growth",
+        "outcome",
     ),
+    "static_gain": (_CELL, "1", "static gains from trade: log real-income change from trade shares "
+                    "against the base year, -ln(pi_nn / pi_nn(0)) / theta (ACR 2012)", "outcome"),
+    "real_income": (_CELL, "1", "log real income against the base year: log TFP change plus "
+                    "static_gain (dynamic plus static gains)", "outcome"),
+    "nqpf": (_CELL, "1", "NQPF composite of TFP and welfare-relevant TFP (base-year mean TFP of "
+             "the calibration = 1)", "outcome"),
+    "nqpf_growth": (_CELL, "1/year", "annual log growth of the NQPF composite", "outcome"),
+    "import_share": (_CELL, "1", "circulation indicator: share of absorption bought abroad, "
+                     "1 - pi_nn", "circulation"),
+    "digital_openness": (_CELL, "1", "circulation indicator: 1 - Digital STRI after levers and "
+                         "fragmentation (0 closed, 1 open)", "circulation"),
+    "foreign_factor_share": (_CELL, "1", "circulation indicator: foreign share of factor (FDI, "
+                             "talent) links, 1 - f_nn", "circulation"),
 }
 
 
@@ -86,12 +109,13 @@ def to_dataset(
     if request.compare_to_baseline:
         scenarios["baseline"] = [r.baseline for r in ordered if r.baseline is not None]
     data_vars = {}
-    for name, (dims, units, long_name) in VARIABLES.items():
+    for name, (dims, units, long_name, kind) in VARIABLES.items():
         stacked = np.stack(
             [np.concatenate([getattr(p, name) for p in paths]) for paths in scenarios.values()]
         )
-        data_vars[name] = (("scenario", *dims), stacked, {"units": units, "long_name": long_name})
-    n_draws = data_vars["nqpf"][1].shape[1]
+        attrs = {"units": units, "long_name": long_name, "kind": kind}
+        data_vars[name] = (("scenario", *dims), stacked, attrs)
+    n_draws = data_vars["tfp"][1].shape[1]
     return xr.Dataset(
         data_vars,
         coords={
@@ -114,7 +138,9 @@ def _provenance(request: ForecastRequest, calibration: Calibration) -> dict[str,
         "n_draws": request.n_draws,
         "block_size": request.block_size,
         "shock_scale": request.shock_scale,
+        "parameter_scale": request.parameter_scale,
         "model_version": MODEL_VERSION,
+        "assumption_partial_equilibrium": PARTIAL_EQUILIBRIUM,
         "package_version": _package_version(),
         "numpy_version": np.__version__,
         "calibration": f"{calibration.name} {calibration.version}",
@@ -158,9 +184,9 @@ def label_summary(
         channels = ((*cell, "channel"), stats.channel_mean[s], _labels("channel_growth"))
         out[f"{prefix}channel_growth_mean"] = channels
         if not prefix:
-            above = PROBABILITY_ATTRS["nqpf_growth_prob_above"]
-            out["nqpf_growth_prob_above"] = ((*cell, "threshold"), stats.prob_above, above)
-            out["nqpf_growth_prob_above_mcse"] = ((*cell, "threshold"), stats.prob_above_mcse, above)
+            above = PROBABILITY_ATTRS["tfp_growth_prob_above"]
+            out["tfp_growth_prob_above"] = ((*cell, "threshold"), stats.prob_above, above)
+            out["tfp_growth_prob_above_mcse"] = ((*cell, "threshold"), stats.prob_above_mcse, above)
     if stats.prob_beats is not None and stats.prob_beats_mcse is not None:
         beats = PROBABILITY_ATTRS["prob_beats_baseline"]
         out["prob_beats_baseline"] = (cell, stats.prob_beats, beats)
@@ -170,8 +196,8 @@ def label_summary(
 
 def _labels(name: str) -> dict[str, str]:
     """Units and long name of a dataset variable (a summary of it carries the same)."""
-    _, units, long_name = VARIABLES[name]
-    return {"units": units, "long_name": long_name}
+    _, units, long_name, kind = VARIABLES[name]
+    return {"units": units, "long_name": long_name, "kind": kind}
 
 
 def run_forecast(

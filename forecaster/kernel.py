@@ -10,18 +10,26 @@ or learner ``n`` with a source or teacher ``i``):
 2. Factor (FDI, talent) and data links move with the industrial and digital
    levers; ideas are sourced with weights
    :math:`s_{ni} = \omega_g\pi_{ni} + \omega_f f_{ni} + \omega_d g_{ni}`.
-3. Knowledge grows by own research and Buera-Oberfield diffusion,
+3. Knowledge grows by own research, by learning from the economy's own ideas
+   and by Buera-Oberfield diffusion from abroad,
 
    .. math::
-       \frac{\Delta\lambda_n}{\lambda_n} = \theta(1-\phi)g_n\frac{R_n(t)}{R_n(0)}
+       \frac{\Delta\lambda_n}{\lambda_n} = \rho_n\frac{R_n(t)}{R_n(0)}
        \frac{\lambda_n(0)}{\lambda_n(t)} e^{x_n} L_n
-       + \theta\nu_n(1 + 0.1\,a_s E^s_n)\Gamma(1-\beta)\sum_i s_{ni}^{1-\beta}
+       + \nu^H_n s_{nn}^{1-\beta}
+       + \nu^F_n(1 + 0.1\,a_s E^s_n)\sum_{i\ne n} s_{ni}^{1-\beta}
        \left(\frac{\lambda_i}{\lambda_n}\right)^{\beta}
 
    with AR(1) research productivity :math:`x_n`, idea lumpiness :math:`L_n`,
    the software lever's diffusion boost for enacting economies
    :math:`E^s_n`, and log TFP :math:`=\ln\lambda/\theta` plus a correlated
-   residual shock.
+   residual. The rates :math:`\rho, \nu^H, \nu^F` are solved for every draw
+   at its own :math:`\theta, \beta` (:func:`calibrated_rates`), so that every
+   draw reproduces base-year growth and its split between research, home and
+   abroad.
+4. Static gains from trade (Arkolakis, Costinot and Rodriguez-Clare 2012):
+   real income moves by :math:`\ln\hat W_n = \ln\widehat{\mathrm{TFP}}_n
+   - \ln\hat\pi_{nn}/\theta`.
 
 The full model, with every parameter's source, is in ``docs/model.md``.
 
@@ -45,9 +53,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import gamma as gamma_function
 
-from forecaster.params import ModelParams
+from forecaster.params import CHANNELS, ModelParams
 from forecaster.shocks import Shocks
 from forecaster.theory import normalize_sources
 
@@ -63,29 +70,48 @@ BILATERAL = np.float32
 class Paths:
     r"""Simulated paths of D draws over T years for N economies.
 
+    Outcomes:
+
     Attributes
     ----------
     tfp : ndarray, shape (D, T, N)
-        TFP level relative to the base-year USA.
+        TFP level relative to the economy's own base year.
     tfp_growth : ndarray, shape (D, T, N)
         Annual log TFP growth.
-    channel_growth : ndarray, shape (D, T, N, 5)
-        ``tfp_growth`` split by channel (research, goods, factors, digital,
-        shocks); sums to ``tfp_growth`` over the last axis.
+    channel_growth : ndarray, shape (D, T, N, 6)
+        ``tfp_growth`` split by channel (:data:`~forecaster.params.CHANNELS`);
+        sums to ``tfp_growth`` over the last axis.
+    static_gain : ndarray, shape (D, T, N)
+        Log real-income change from trade shares against the base year (ACR),
+        :math:`-\ln(\pi_{nn}(t)/\pi_{nn}(0))/\theta`.
+    real_income : ndarray, shape (D, T, N)
+        Log real income against the base year: ``log(tfp) + static_gain``
+        (dynamic plus static gains).
     nqpf : ndarray, shape (D, T, N)
-        NQPF composite index.
+        NQPF composite index of TFP and welfare-relevant TFP.
     nqpf_growth : ndarray, shape (D, T, N)
         Annual log growth of the NQPF index.
+
+    Circulation indicators (moved by the levers directly; never part of an outcome index):
+
     import_share : ndarray, shape (D, T, N)
         Share of absorption bought abroad, :math:`1 - \pi_{nn}`.
+    digital_openness : ndarray, shape (D, T, N)
+        :math:`1 - \mathrm{STRI}_n`, Digital STRI after levers and fragmentation.
+    foreign_factor_share : ndarray, shape (D, T, N)
+        Foreign share of factor (FDI, talent) links, :math:`1 - f_{nn}`.
     """
 
     tfp: FloatArray
     tfp_growth: FloatArray
     channel_growth: FloatArray
+    static_gain: FloatArray
+    real_income: FloatArray
     nqpf: FloatArray
     nqpf_growth: FloatArray
     import_share: FloatArray
+    digital_openness: FloatArray
+    foreign_factor_share: FloatArray
 
 
 def lever_activity(params: ModelParams, shocks: Shocks, year_index: int) -> FloatArray:
@@ -123,7 +149,7 @@ def cost_coefficients(
     fta = math.log(2.0) / theta
     return np.stack(
         [
-            -assumptions.hardware_cut * activity[..., 0],
+            -math.log(assumptions.hardware_trade_factor) / theta * activity[..., 0],
             -assumptions.software_cut_ln2 * fta * activity[..., 1],
             -activity[..., 2],
             fta * activity[..., 4],
@@ -140,7 +166,7 @@ def log_trade_cost_change(
     r"""Change in log trade costs against the base year, shape (D, N, N).
 
     .. math::
-        \ln\hat d = -0.113\,a_h P_h - \frac{\ln 2}{\theta} a_s P_s
+        \ln\hat d = -\frac{\ln(1/0.72)}{\theta}\,a_h P_h - \frac{\ln 2}{\theta} a_s P_s
         - a_d\,\frac{\kappa}{2}(\Delta_n + \Delta_i) P_d
         + a_f\left(\frac{\ln 2}{\theta} B + \kappa\,0.3\,(1 - I)\right) + J\,B
 
@@ -173,6 +199,49 @@ def goods_shares(
     """
     exponent = (-theta[:, None, None] * log_cost_change).astype(BILATERAL)
     return np.asarray(normalize_sources(params.goods_shares.astype(BILATERAL) * np.exp(exponent)), BILATERAL)
+
+
+def calibrated_rates(
+    params: ModelParams, theta: FloatArray, beta: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""Rates of own research, home learning and learning from abroad for each draw, each (N, D).
+
+    Solved at each draw's own :math:`\theta, \beta` so that, in the base year
+    (base-year sourcing weights :math:`s^0`, relative stocks
+    :math:`\lambda_i/\lambda_n = e^{\theta(\ell^0_i-\ell^0_n)}`, neutral
+    shocks), knowledge grows by :math:`K_n = e^{\theta k_n} - 1`, so that TFP
+    grows by exactly :math:`k_n`, and the shares of :math:`K_n` from abroad,
+    from home and from research are :math:`F_n`, :math:`\psi_n` and
+    :math:`1 - F_n - \psi_n`:
+
+    .. math::
+        \rho_n = (1 - F_n - \psi_n) K_n,\qquad
+        \nu^H_n = \frac{\psi_n K_n}{(s^0_{nn})^{1-\beta}},\qquad
+        \nu^F_n = \frac{F_n K_n}{\sum_{i\ne n} (s^0_{ni})^{1-\beta}
+        e^{\theta\beta(\ell^0_i-\ell^0_n)}}.
+
+    Parameter uncertainty then widens the future (how fast gaps close, how
+    strongly levers act) without moving the starting point.
+
+    Parameters
+    ----------
+    params : ModelParams
+    theta, beta : ndarray, shape (D,)
+
+    Returns
+    -------
+    research, home, abroad : ndarray, shape (N, D)
+        :math:`\rho`, :math:`\nu^H` and :math:`\nu^F`.
+    """
+    total = np.expm1(np.multiply.outer(params.knowledge_growth, theta))  # K_n, (N, D)
+    log_sourcing = np.log(params.sourcing_shares)[:, :, None]
+    gap = (params.log_tfp0[None, :] - params.log_tfp0[:, None])[:, :, None]
+    terms = np.exp((1.0 - beta) * log_sourcing + (theta * beta) * gap)  # (N, N, D)
+    home_terms = np.diagonal(terms).T.copy()  # the i = n terms, gap 0: (s0_nn)^(1-beta)
+    np.einsum("nnd->nd", terms)[...] = 0.0  # a writable view of the diagonal
+    abroad_terms = terms.sum(axis=1)
+    foreign, home = params.foreign_share[:, None], params.domestic_share[:, None]
+    return (1.0 - foreign - home) * total, home * total / home_terms, foreign * total / abroad_terms
 
 
 def simulate(params: ModelParams, shocks: Shocks) -> Paths:
@@ -267,21 +336,12 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
     digital_gap = _column(params.digital_gap)
     minus_beta = (-beta).astype(BILATERAL)
     insight_weight = theta * beta
-    diffusion_scale = theta * gamma_function(1.0 - beta) * _column(params.diffusion_rate)
+    own_scale, home_rate, abroad_rate = calibrated_rates(params, theta, beta)
     software_enacting = _column(params.software_enacting)
-    own_scale = theta * _column(params.own_rate)
     research_path = (1.0 + params.research_growth) ** np.arange(n_years)[:, None]  # R(t)/R(0)
     log_tfp0 = _column(params.log_tfp0)
-    # NQPF = sum_k w_k c_k / base_k (theory.nqpf_index written out). R&D intensity and talent
-    # are linear in the industrial lever, so the R&D, openness and talent terms are
-    # nqpf_fixed + nqpf_slope x lever - w_open STRI, with (T, N) tables.
-    nqpf_weights = params.nqpf_weights / params.nqpf_base
-    rd = nqpf_weights[1] * params.rd_intensity0
-    talent_path = (1.0 + a.talent_growth) ** np.arange(1, n_years + 1)[:, None]
-    talent = nqpf_weights[3] * params.talent0 * talent_path  # (T, N)
-    nqpf_fixed = rd + nqpf_weights[2] + talent
-    enacting = params.industrial_enacting
-    nqpf_slope = enacting * (a.industrial_rd_boost * rd + a.industrial_talent_boost * talent)
+    # Measured trend growth below the knowledge floor is a constant TFP drift (<= 0).
+    drift = _column(params.tfp_growth - params.knowledge_growth)
 
     # Bilateral buffers, (N, N, D), reused every year. channels holds the three channels'
     # parts of the sourcing weights, omega_c x^c_ni (rows sum to omega_c); s is their sum.
@@ -290,8 +350,10 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
     sourcing = np.empty((n, n, n_draws), BILATERAL)
     scratch = np.empty((n, n, n_draws), BILATERAL)
     # Outputs in their final layout, written year by year through _year_of views.
-    tfp, tfp_growth, nqpf, import_share = (np.empty((n_draws, n_years, n)) for _ in range(4))
-    channel_growth = np.empty((n_draws, n_years, n, 5))
+    log_tfp_path, tfp_growth, import_share, digital_openness, foreign_factor_share = (
+        np.empty((n_draws, n_years, n)) for _ in range(5)
+    )
+    channel_growth = np.empty((n_draws, n_years, n, len(CHANNELS)))
 
     log_tfp = np.repeat(log_tfp0, n_draws, axis=1)
     log_productivity = np.zeros((n, n_draws))
@@ -320,11 +382,14 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
             factors *= (w_factors / (1 + factor_boost_total * industrial32))[:, None, :]
         else:
             np.multiply(factors0, w_factors, out=factors)
+        foreign_factors = _year_of(foreign_factor_share, t)
+        np.subtract(1.0, _diagonal(factors) / w_factors, out=foreign_factors, dtype=np.float64)
 
         # Data channel: links scale with (1 - STRI_n)(1 - STRI_i); the digital lever opens
         # enacting-partner pairs, fragmentation tightens every economy's regime.
         stri_lever = stri0 - digital * digital_gap
         stri = np.clip(stri_lever + a.fragmentation_stri_rise * fragmentation, 0.0, 1.0)
+        np.subtract(1.0, stri, out=_year_of(digital_openness, t))
         if digital.any() or fragmentation != 0:
             opening = ((1.0 - stri_lever) / (1.0 - stri0)).astype(BILATERAL)
             np.multiply(opening[:, None, :], opening[None, :, :], out=data)
@@ -339,10 +404,12 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
         else:
             np.copyto(data, data0)
 
-        # Buera-Oberfield diffusion: nu Gamma(1-b) sum_i s^(1-b) (lam_i/lam_n)^b, split by channel
-        # in proportion to each channel's part of s: sum_i omega_c x^c_ni s^(-b) (lam_i/lam_n)^b.
+        # Buera-Oberfield diffusion: sum_i s^(1-b) (lam_i/lam_n)^b, the home term (i = n) apart and
+        # the foreign terms split by channel in proportion to each channel's part of s:
+        # sum_{i != n} omega_c x^c_ni s^(-b) (lam_i/lam_n)^b.
         np.add(goods, factors, out=sourcing)
         sourcing += data
+        home_sourcing = _diagonal(sourcing).copy()  # s_nn, (N, D)
         # s^(-b) (lam_i/lam_n)^b as one exp of -b ln s + theta b (ln TFP_i - ln TFP_n). Log TFP is
         # centred per draw before rounding to float32, so the exponent keeps ~1e-7 precision.
         np.log(sourcing, out=sourcing)
@@ -352,9 +419,12 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
         np.subtract(insight[None, :, :], insight[:, None, :], out=scratch)
         sourcing += scratch
         np.exp(sourcing, out=sourcing)
+        home = home_rate * (home_sourcing * _diagonal(sourcing))  # nu^H s_nn^(1-b), (N, D)
+        for channel in channels:
+            _diagonal(channel)[...] = 0.0  # learning at home is counted apart, not as circulation
         flows = np.einsum("cnid,nid->cnd", channels, sourcing)  # one pass for the 3 channels
         software_boost = 1.0 + a.software_diffusion_boost * software * software_enacting
-        diffusion = (diffusion_scale * software_boost) * flows  # (3, N, D)
+        abroad = (abroad_rate * software_boost) * flows  # (3, N, D)
 
         # Own research (Kortum): ideas arrive in proportion to research effort R(t).
         log_productivity = (
@@ -367,42 +437,78 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
 
         # ln(1 + total) rather than log1p: half the cost, and its absolute error (~1e-16) is far
         # below the float32 rounding of the flows.
-        total = own + diffusion[0] + diffusion[1] + diffusion[2]
+        total = own + home + abroad[0] + abroad[1] + abroad[2]
         knowledge_growth = np.log(1.0 + total) / theta
-        shock = priors.macro_volatility * _shock_of(shocks.macro, t)
-        log_tfp = log_tfp + knowledge_growth + shock
+        residual = drift + priors.macro_volatility * _shock_of(shocks.macro, t)
+        log_tfp = log_tfp + knowledge_growth + residual
 
         # Attribute growth to channels in proportion to their flows (0 where nothing flows).
         share = knowledge_growth / np.where(total > 0, total, 1.0)
-        channels_t = _year_of(channel_growth, t)  # (N, 5, D)
+        channels_t = _year_of(channel_growth, t)  # (N, 6, D)
         np.multiply(own, share, out=channels_t[:, 0])
-        np.multiply(diffusion, share, out=np.moveaxis(channels_t[:, 1:4], 1, 0))
-        channels_t[:, 4] = shock
-        _year_of(tfp, t)[...] = log_tfp  # exponentiated after the loop, in one pass
-        np.add(knowledge_growth, shock, out=_year_of(tfp_growth, t))
-        # NQPF terms other than TFP; the TFP term is added after the loop.
-        _year_of(nqpf, t)[...] = (
-            _column(nqpf_fixed[t]) + _column(nqpf_slope[t]) * industrial - nqpf_weights[2] * stri
-        )
+        np.multiply(home, share, out=channels_t[:, 1])
+        np.multiply(abroad, share, out=np.moveaxis(channels_t[:, 2:5], 1, 0))
+        channels_t[:, 5] = residual
+        _year_of(log_tfp_path, t)[...] = log_tfp
+        np.add(knowledge_growth, residual, out=_year_of(tfp_growth, t))
 
-    np.exp(tfp, out=tfp)
-    nqpf_growth = np.multiply(tfp, nqpf_weights[0])  # the TFP term (this buffer is reused below)
-    nqpf += nqpf_growth
-    nqpf0 = (
-        nqpf_weights[0] * np.exp(params.log_tfp0)
-        + nqpf_weights[1] * params.rd_intensity0
-        + nqpf_weights[2] * (1.0 - params.digital_stri0)
-        + nqpf_weights[3] * params.talent0
-    )
-    np.divide(nqpf[:, 0], nqpf0, out=nqpf_growth[:, 0])
-    np.divide(nqpf[:, 1:], nqpf[:, :-1], out=nqpf_growth[:, 1:])
-    np.log(nqpf_growth, out=nqpf_growth)
-
+    # After the loop, in whole-array passes: TFP against the base year, the static gains
+    # -ln(pi_nn / pi0_nn) / theta, real income and the NQPF index.
+    log_tfp_path -= params.log_tfp0
+    static_gain = np.log1p(-import_share)
+    static_gain -= np.log(np.diagonal(params.goods_shares))
+    static_gain /= minus_theta[:, :, None]
+    real_income = log_tfp_path + static_gain
+    tfp = np.exp(log_tfp_path)
+    nqpf, nqpf_growth = nqpf_paths(params, tfp, static_gain)
     return Paths(
         tfp=tfp,
         tfp_growth=tfp_growth,
         channel_growth=channel_growth,
+        static_gain=static_gain,
+        real_income=real_income,
         nqpf=nqpf,
         nqpf_growth=nqpf_growth,
         import_share=import_share,
+        digital_openness=digital_openness,
+        foreign_factor_share=foreign_factor_share,
     )
+
+
+def nqpf_paths(
+    params: ModelParams, tfp: FloatArray, static_gain: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    r"""Compute the NQPF composite and its annual log growth, each shape (D, T, N).
+
+    A fixed-weight, fixed-base index of two simulated outcomes, TFP and
+    welfare-relevant TFP (TFP times the static gains from trade
+    :math:`e^{G_n}`), both relative to the calibration's base-year mean TFP
+    :math:`\bar A^0`:
+
+    .. math::
+        \mathrm{NQPF}_n(t) = \frac{A^0_n\,\widehat{\mathrm{TFP}}_n(t)}{\bar A^0}
+        \left(w_1 + w_2\,e^{G_n(t)}\right).
+
+    No lever sets a component directly: levers act on it only through the
+    simulated TFP path and trade shares.
+
+    Parameters
+    ----------
+    params : ModelParams
+    tfp : ndarray, shape (D, T, N)
+        TFP against the base year.
+    static_gain : ndarray, shape (D, T, N)
+        :math:`G_n(t)`, the ACR log real-income change.
+    """
+    w_tfp, w_welfare = (float(w) for w in params.nqpf_weights)
+    level0 = np.exp(params.log_tfp0) / params.nqpf_base
+    nqpf = np.exp(static_gain)
+    nqpf *= w_welfare
+    nqpf += w_tfp
+    nqpf *= tfp
+    nqpf *= level0
+    growth = np.empty_like(nqpf)
+    np.divide(nqpf[:, 0], level0 * (w_tfp + w_welfare), out=growth[:, 0])
+    np.divide(nqpf[:, 1:], nqpf[:, :-1], out=growth[:, 1:])
+    np.log(growth, out=growth)
+    return nqpf, growth

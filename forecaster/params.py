@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import gamma as gamma_function
 
 from forecaster.calibration import Calibration
 from forecaster.errors import PolicyError, RequestError
@@ -24,10 +23,14 @@ from forecaster.theory import gravity_shares, great_circle_km
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Channels of TFP growth, in the order of the ``channel`` dimension.
-CHANNELS: tuple[str, ...] = ("research", "goods", "factors", "digital", "shocks")
-#: NQPF components, in index order.
-NQPF_COMPONENTS: tuple[str, ...] = ("tfp", "rd_intensity", "digital_openness", "talent")
+#: Channels of TFP growth, in the order of the ``channel`` dimension: own research, learning from
+#: the home economy's own ideas (the i = n diffusion term), learning from abroad through the three
+#: circulation channels, and the TFP residual (drift and macro shocks).
+CHANNELS: tuple[str, ...] = ("research", "domestic", "goods", "factors", "digital", "residual")
+#: Channels that carry ideas from abroad: international circulation.
+FOREIGN_CHANNELS: tuple[str, ...] = ("goods", "factors", "digital")
+#: NQPF components, in index order: simulated outcomes only (no lever sets any of them directly).
+NQPF_COMPONENTS: tuple[str, ...] = ("tfp", "welfare_tfp")
 #: Rows of the trade-cost effect matrices (see :attr:`ModelParams.cost_effects`).
 COST_EFFECTS: tuple[str, ...] = (
     "hardware",
@@ -52,7 +55,7 @@ class Priors:
         (Simonovska-Waugh's about 4).
     beta_high, beta_a, beta_b : float
         :math:`\beta = \beta_{high}\,\mathrm{Beta}(a, b)`, on [0, 0.7] with
-        mean 0.35 (assumption; economics.md section 1.2).
+        mean 0.35 (assumption).
     efficacy_a, efficacy_b : float
         Each lever delivers a Beta(6, 2) fraction of its nominal effect, mean
         0.75 (assumption: implementation uncertainty).
@@ -113,10 +116,13 @@ class Assumptions:
 
     Attributes
     ----------
-    hardware_cut : float
-        Full-intensity cut in physical log trade costs, 0.113: infrastructure
-        from the median to the 75th percentile changes transport costs by
-        12 pp, i.e. -28% trade at elasticity -2.9 (Limao and Venables 2001).
+    hardware_trade_factor : float
+        Rise of bilateral trade, relative to home sales, that the hardware lever
+        delivers at full intensity: 1/0.72 (Limao and Venables 2001: moving
+        infrastructure from the 75th percentile to the median cuts transport
+        costs by 12 pp and raises trade by the inverse of a 28% fall). The log
+        trade-cost cut is :math:`\ln(1/0.72)/\theta`, so the trade response is
+        the cited one at every theta.
     software_cut_ln2 : float
         Full-intensity cut in regulatory log trade costs in units of
         :math:`\ln 2/\theta`: 1 is an FTA equivalent, doubling bilateral trade
@@ -137,11 +143,6 @@ class Assumptions:
     industrial_link_boost : float
         Relative rise of FDI/talent links with partners at full intensity, 0.5
         (assumption, order of Bahar and Rapoport 2018).
-    industrial_talent_boost, industrial_rd_boost : float
-        Relative rise of the enacting economy's talent stock and R&D intensity
-        at full intensity, 0.05 each (assumption).
-    talent_growth : float
-        Trend growth of the talent stock, 0.01 a year (assumption).
     channel_weights : tuple of float
         Weights of the goods, factors and digital channels in sourcing ideas,
         (0.5, 0.3, 0.2) (assumption).
@@ -155,45 +156,37 @@ class Assumptions:
     digital_foreign_share : float
         Foreign share of the data channel = 0.5 x (1 - Digital STRI)
         (assumption).
-    diffusion_share : float
-        Share of base-year knowledge growth from diffusion, 0.5 (anchored to
-        EK 1996/1999: domestic research 60-70% of US growth, foreign research
-        two thirds of others').
-    theta_reference, beta_reference : float
-        Values at which the diffusion rates are calibrated: the prior means.
+    domestic_diffusion_share : float
+        Share of home-grown knowledge growth (the part not learnt from abroad)
+        that comes from diffusion of the economy's own ideas rather than from
+        new research, 0.5 (assumption). The foreign share itself is data
+        (calibration field ``foreign_idea_share``).
+    knowledge_growth_floor : float
+        Smallest base-year knowledge growth, 0.002 a year (assumption): ideas
+        never make knowledge shrink, so an economy whose measured trend TFP
+        growth is lower gets a constant negative TFP drift for the difference.
     nqpf_weights : tuple of float
-        Weights of TFP, R&D intensity, digital openness and talent, (0.4, 0.2,
-        0.2, 0.2) (assumption; fixed, unlike sample-dependent entropy weights).
+        Weights of TFP and welfare-relevant TFP (TFP times the static gains
+        from trade), (0.5, 0.5) (assumption; fixed, unlike sample-dependent
+        entropy weights).
     priors : Priors
     """
 
-    hardware_cut: float = 0.113
+    hardware_trade_factor: float = 1.0 / 0.72
     software_cut_ln2: float = 1.0
     software_diffusion_boost: float = 0.10
     digital_cost_per_stri: float = 0.06
     digital_open_stri: float = 0.04
     fragmentation_stri_rise: float = 0.3
     industrial_link_boost: float = 0.5
-    industrial_talent_boost: float = 0.05
-    industrial_rd_boost: float = 0.05
-    talent_growth: float = 0.01
     channel_weights: tuple[float, float, float] = (0.5, 0.3, 0.2)
     distance_elasticities: tuple[float, float, float] = (0.9, 0.5, 0.3)
     fdi_stock_to_inflow: float = 12.0
     digital_foreign_share: float = 0.5
-    diffusion_share: float = 0.5
-    nqpf_weights: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)
+    domestic_diffusion_share: float = 0.5
+    knowledge_growth_floor: float = 0.002
+    nqpf_weights: tuple[float, float] = (0.5, 0.5)
     priors: Priors = field(default_factory=Priors)
-
-    @property
-    def theta_reference(self) -> float:
-        """Calibration point for theta (the prior mean)."""
-        return self.priors.theta_mean
-
-    @property
-    def beta_reference(self) -> float:
-        """Calibration point for beta (the prior mean)."""
-        return self.priors.beta_mean
 
 
 DEFAULT_ASSUMPTIONS = Assumptions()
@@ -215,13 +208,17 @@ class ModelParams:
     log_tfp0 : ndarray, shape (N,)
         Base-year log TFP relative to the USA.
     tfp_growth : ndarray, shape (N,)
-        Target trend TFP growth used to calibrate the rates below.
+        Trend TFP growth :math:`g_n` that every draw reproduces in the base year.
+    knowledge_growth : ndarray, shape (N,)
+        :math:`k_n = \max(g_n, k_{min})`, the part of trend TFP growth that
+        comes from new knowledge; :math:`g_n - k_n \le 0` is a TFP drift.
     research_growth : ndarray, shape (N,)
         Growth of research input :math:`n_i`.
-    own_rate : ndarray, shape (N,)
-        :math:`(1-\phi) g_n`: base-year TFP growth from own research.
-    diffusion_rate : ndarray, shape (N,)
-        :math:`\nu_n` such that diffusion gives :math:`\phi g_n` in the base year.
+    foreign_share : ndarray, shape (N,)
+        :math:`F_n`, share of base-year knowledge growth learnt from abroad.
+    domestic_share : ndarray, shape (N,)
+        :math:`\psi_n`, share learnt from the economy's own ideas (diffusion at
+        home); own research supplies :math:`1 - F_n - \psi_n`.
     ideas_mean : ndarray, shape (N,)
         Expected major ideas a year (Poisson lumpiness).
     ramps : ndarray, shape (T, 5)
@@ -236,10 +233,12 @@ class ModelParams:
     digital_gap : ndarray, shape (N,)
         Fall of Digital STRI per unit digital coefficient (enacting only).
     digital_stri0 : ndarray, shape (N,)
-    software_enacting, industrial_enacting : ndarray, shape (N,)
-        1 for enacting economies.
-    rd_intensity0, talent0 : ndarray, shape (N,)
-    nqpf_base, nqpf_weights : ndarray, shape (4,)
+    software_enacting : ndarray, shape (N,)
+        1 for economies enacting the software lever.
+    nqpf_base : float
+        Base-year mean TFP over the whole calibration (the index's fixed base).
+    nqpf_weights : ndarray, shape (2,)
+        Weights of :data:`NQPF_COMPONENTS`.
     assumptions : Assumptions
     """
 
@@ -252,9 +251,10 @@ class ModelParams:
     channel_weights: FloatArray
     log_tfp0: FloatArray
     tfp_growth: FloatArray
+    knowledge_growth: FloatArray
     research_growth: FloatArray
-    own_rate: FloatArray
-    diffusion_rate: FloatArray
+    foreign_share: FloatArray
+    domestic_share: FloatArray
     ideas_mean: FloatArray
     ramps: FloatArray
     cost_effects: FloatArray
@@ -263,10 +263,7 @@ class ModelParams:
     digital_gap: FloatArray
     digital_stri0: FloatArray
     software_enacting: FloatArray
-    industrial_enacting: FloatArray
-    rd_intensity0: FloatArray
-    talent0: FloatArray
-    nqpf_base: FloatArray
+    nqpf_base: float
     nqpf_weights: FloatArray
     assumptions: Assumptions
 
@@ -279,6 +276,12 @@ class ModelParams:
     def n_years(self) -> int:
         """Number of simulated years T."""
         return int(self.years.size)
+
+    @property
+    def sourcing_shares(self) -> FloatArray:
+        r"""Base-year sourcing weights :math:`s^0 = \sum_c \omega_c x^{c,0}`, shape (N, N)."""
+        omega = self.channel_weights
+        return omega[0] * self.goods_shares + omega[1] * self.factor_shares + omega[2] * self.digital_shares
 
 
 def _readonly(array: npt.ArrayLike) -> FloatArray:
@@ -378,21 +381,14 @@ def build_params(
     digital_foreign = assumptions.digital_foreign_share * (1.0 - cal["digital_restrictiveness"])
     digital = gravity_shares(size, distance, delta_digital, np.clip(digital_foreign, 0.01, 0.9))
     omega = np.asarray(assumptions.channel_weights)
-    sourcing = omega[0] * goods + omega[1] * factors + omega[2] * digital
 
-    # Diffusion rates so that, at the reference theta and beta, diffusion gives
-    # a share phi of base-year TFP growth: nu_n Gamma(1-b) sum_i s^(1-b) (lam_i/lam_n)^b = phi g_n.
-    theta_ref, beta_ref = assumptions.theta_reference, assumptions.beta_reference
-    log_tfp0 = np.log(cal["tfp_level"])
-    relative = np.exp(theta_ref * beta_ref * (log_tfp0[None, :] - log_tfp0[:, None]))
-    insight = gamma_function(1.0 - beta_ref) * (sourcing ** (1.0 - beta_ref) * relative).sum(1)
-    phi = assumptions.diffusion_share
+    # Shares of base-year knowledge growth: F_n from abroad (data), psi_n from the home economy's
+    # own ideas, the rest from new research. Each draw solves its rates from them at its own
+    # theta and beta (kernel.calibrated_rates), so that every draw starts from the same growth.
+    foreign_share = cal["foreign_idea_share"]
+    domestic_share = assumptions.domestic_diffusion_share * (1.0 - foreign_share)
     growth = cal["tfp_growth"]
-    diffusion_rate = phi * growth / insight
-    own_rate = (1.0 - phi) * growth
-    if np.any(own_rate < 0) or np.any(diffusion_rate < 0):
-        bad = [c for c, g in zip(chosen, growth, strict=True) if g < 0]
-        raise RequestError("economies", f"negative trend TFP growth is not supported for {bad}")
+    knowledge_growth = np.maximum(growth, assumptions.knowledge_growth_floor)
 
     # Policy: ramps and the matrices the levers act through.
     ramps = np.zeros((horizon_years, 5))
@@ -427,16 +423,9 @@ def build_params(
     ])
 
     research_spend = cal["rd_intensity"] * size
-    rd0 = cal["rd_intensity"]
-    talent0 = cal["talent"]
     # Fixed base: the base-year mean over the whole calibration, not over the economies of
     # this request, so an economy's NQPF level does not depend on which others are simulated.
-    nqpf_base = np.array([
-        calibration["tfp_level"].mean(),
-        calibration["rd_intensity"].mean(),
-        (1 - calibration["digital_restrictiveness"]).mean(),
-        calibration["talent"].mean(),
-    ])
+    nqpf_base = float(calibration["tfp_level"].mean())
     weights = np.asarray(assumptions.nqpf_weights)
     if not math.isclose(weights.sum(), 1.0) or not math.isclose(omega.sum(), 1.0):
         raise RequestError("assumptions", "NQPF and channel weights must each sum to 1")
@@ -449,11 +438,12 @@ def build_params(
         factor_shares=_readonly(factors),
         digital_shares=_readonly(digital),
         channel_weights=_readonly(omega),
-        log_tfp0=_readonly(log_tfp0),
+        log_tfp0=_readonly(np.log(cal["tfp_level"])),
         tfp_growth=_readonly(growth),
+        knowledge_growth=_readonly(knowledge_growth),
         research_growth=_readonly(cal["research_growth"]),
-        own_rate=_readonly(own_rate),
-        diffusion_rate=_readonly(diffusion_rate),
+        foreign_share=_readonly(foreign_share),
+        domestic_share=_readonly(domestic_share),
         ideas_mean=_readonly(
             assumptions.priors.ideas_per_year * research_spend / research_spend.max()
         ),
@@ -464,10 +454,7 @@ def build_params(
         digital_gap=_readonly(gap),
         digital_stri0=_readonly(stri0),
         software_enacting=_readonly(masks["software"][0]),
-        industrial_enacting=_readonly(masks["industrial"][0]),
-        rd_intensity0=_readonly(rd0),
-        talent0=_readonly(talent0),
-        nqpf_base=_readonly(nqpf_base),
+        nqpf_base=nqpf_base,
         nqpf_weights=_readonly(weights),
         assumptions=assumptions,
     )

@@ -1,7 +1,7 @@
 r"""Mergeable summaries: a run too large to keep every draw is reduced inside its tasks.
 
 A task simulates its blocks one at a time and keeps only, for every summarised
-variable (``nqpf``, ``nqpf_growth`` and ``tfp_growth`` of the policy and, when
+variable (:data:`~forecaster.summary.SUMMARISED` of the policy and, when
 compared, of the baseline and of the per-draw difference), year and economy:
 
 - a histogram of :data:`N_BINS` equal bins. The bins are fixed before the run
@@ -51,9 +51,9 @@ GRID_MARGIN = 0.5
 #: Most tasks of one run: each sends back a histogram, so fewer, larger tasks move less data.
 MAX_GROUPS = 32
 #: Positions in a block's values (see ``_block_values``) that the probabilities count:
-#: the policy's NQPF growth, and policy - baseline NQPF.
-_POLICY_GROWTH = SUMMARISED.index("nqpf_growth")
-_DIFF_NQPF = 2 * len(SUMMARISED) + SUMMARISED.index("nqpf")
+#: the policy's TFP growth, and policy - baseline TFP.
+_POLICY_GROWTH = SUMMARISED.index("tfp_growth")
+_DIFF_TFP = 2 * len(SUMMARISED) + SUMMARISED.index("tfp")
 #: How the summary was computed, recorded in its attributes.
 METHOD_ATTRS = {
     "summary_method": "histogram",
@@ -154,9 +154,9 @@ class GroupSummary:
         Flat (V, T, N) index of each value kept exactly (below or above the bins).
     outlier_value : ndarray of float64, shape (K,)
     above_threshold : ndarray of int64, shape (T, N, thresholds)
-        Draws with policy NQPF growth above each threshold.
+        Draws with policy TFP growth above each threshold.
     beats_baseline : ndarray of int64, shape (T, N), or None
-        Draws with policy NQPF above the baseline's; None without a baseline.
+        Draws with policy TFP above the baseline's; None without a baseline.
     moments : tuple of BlockMoments
     """
 
@@ -234,7 +234,7 @@ def summarize_group(job: SummaryJob, blocks: Sequence[Block]) -> GroupSummary:
         for k, threshold in enumerate(job.thresholds):
             above[..., k] += (values[_POLICY_GROWTH] > threshold).sum(axis=0)
         if beats is not None:
-            beats += (values[_DIFF_NQPF] > 0).sum(axis=0)
+            beats += (values[_DIFF_TFP] > 0).sum(axis=0)
         channel_sum = np.stack([channel.sum(axis=0) for channel in channels])
         moments.append(BlockMoments(block.index, block.size, mean, m2, channel_sum))
     return GroupSummary(

@@ -38,9 +38,11 @@ class _Model:
     digital0: Matrix
     omega: list[float]
     log_tfp0: list[float]
+    tfp_growth: list[float]
+    knowledge_growth: list[float]
     research_growth: list[float]
-    own_rate: list[float]
-    diffusion_rate: list[float]
+    foreign_share: list[float]
+    domestic_share: list[float]
     ramps: Matrix
     cost_effects: list[Matrix]
     industrial_links: Matrix
@@ -48,18 +50,12 @@ class _Model:
     digital_gap: list[float]
     stri0: list[float]
     software_enacting: list[float]
-    industrial_enacting: list[float]
-    rd0: list[float]
-    talent0: list[float]
-    nqpf_base: list[float]
+    nqpf_base: float
     nqpf_weights: list[float]
-    hardware_cut: float
+    hardware_trade_factor: float
     software_cut_ln2: float
     software_diffusion_boost: float
     fragmentation_stri_rise: float
-    industrial_rd_boost: float
-    industrial_talent_boost: float
-    talent_growth: float
     research_persistence: float
     research_volatility: float
     macro_volatility: float
@@ -75,9 +71,11 @@ class _Model:
             digital0=params.digital_shares.tolist(),
             omega=params.channel_weights.tolist(),
             log_tfp0=params.log_tfp0.tolist(),
+            tfp_growth=params.tfp_growth.tolist(),
+            knowledge_growth=params.knowledge_growth.tolist(),
             research_growth=params.research_growth.tolist(),
-            own_rate=params.own_rate.tolist(),
-            diffusion_rate=params.diffusion_rate.tolist(),
+            foreign_share=params.foreign_share.tolist(),
+            domestic_share=params.domestic_share.tolist(),
             ramps=params.ramps.tolist(),
             cost_effects=params.cost_effects.tolist(),
             industrial_links=params.industrial_links.tolist(),
@@ -85,18 +83,12 @@ class _Model:
             digital_gap=params.digital_gap.tolist(),
             stri0=params.digital_stri0.tolist(),
             software_enacting=params.software_enacting.tolist(),
-            industrial_enacting=params.industrial_enacting.tolist(),
-            rd0=params.rd_intensity0.tolist(),
-            talent0=params.talent0.tolist(),
-            nqpf_base=params.nqpf_base.tolist(),
+            nqpf_base=params.nqpf_base,
             nqpf_weights=params.nqpf_weights.tolist(),
-            hardware_cut=a.hardware_cut,
+            hardware_trade_factor=a.hardware_trade_factor,
             software_cut_ln2=a.software_cut_ln2,
             software_diffusion_boost=a.software_diffusion_boost,
             fragmentation_stri_rise=a.fragmentation_stri_rise,
-            industrial_rd_boost=a.industrial_rd_boost,
-            industrial_talent_boost=a.industrial_talent_boost,
-            talent_growth=a.talent_growth,
             research_persistence=a.priors.research_persistence,
             research_volatility=a.priors.research_volatility,
             macro_volatility=a.priors.macro_volatility,
@@ -171,12 +163,31 @@ def _normalise_rows(weights: Matrix) -> Matrix:
     return [[w / sum(row) for w in row] for row in weights]
 
 
-def _nqpf(model: _Model, tfp: float, rd: float, openness: float, talent: float) -> float:
-    """Fixed-weight, fixed-base NQPF index of one economy."""
-    components = (tfp, rd, openness, talent)
-    return sum(
-        w * c / base for w, c, base in zip(model.nqpf_weights, components, model.nqpf_base, strict=True)
-    )
+def _rates(model: _Model, theta: float, beta: float) -> list[tuple[float, float, float]]:
+    """Per economy: rates of own research, home learning and learning from abroad at this draw.
+
+    In the base year (base-year sourcing weights, neutral shocks) knowledge grows by
+    K = exp(theta k) - 1, a share F of it from abroad, psi from home and the rest from research.
+    """
+    rates = []
+    for k in range(model.n):
+        sourcing = [
+            sum(w * x[k][i] for w, x in zip(model.omega, (model.goods0, model.factors0, model.digital0),
+                                              strict=True))
+            for i in range(model.n)
+        ]
+        total = math.exp(theta * model.knowledge_growth[k]) - 1.0
+        abroad = sum(
+            sourcing[i] ** (1.0 - beta) * math.exp(theta * beta * (model.log_tfp0[i] - model.log_tfp0[k]))
+            for i in range(model.n) if i != k
+        )
+        foreign, home = model.foreign_share[k], model.domestic_share[k]
+        rates.append((
+            (1.0 - foreign - home) * total,
+            home * total / sourcing[k] ** (1.0 - beta),
+            foreign * total / abroad,
+        ))
+    return rates
 
 
 def _simulate_draw(model: _Model, draw: _Draw) -> dict[str, list[Any]]:
@@ -186,15 +197,13 @@ def _simulate_draw(model: _Model, draw: _Draw) -> dict[str, list[Any]]:
     theta, beta = draw.theta, draw.beta
     fta = math.log(2.0) / theta  # log trade-cost change that doubles pi_ni / pi_nn
     w_goods, w_factors, w_digital = model.omega
-    diffusion_scale = [theta * nu * math.gamma(1.0 - beta) for nu in model.diffusion_rate]
+    rates = _rates(model, theta, beta)
+    w_tfp, w_welfare = model.nqpf_weights
 
     log_tfp = list(model.log_tfp0)
     log_productivity = [0.0] * n
     jumps = 0.0
-    nqpf_prev = [
-        _nqpf(model, math.exp(model.log_tfp0[k]), model.rd0[k], 1.0 - model.stri0[k], model.talent0[k])
-        for k in economies
-    ]
+    nqpf_prev = [math.exp(model.log_tfp0[k]) / model.nqpf_base * (w_tfp + w_welfare) for k in economies]
     out: dict[str, list[Any]] = {name: [] for name in Paths.__dataclass_fields__}
 
     for t in range(model.n_years):
@@ -205,7 +214,7 @@ def _simulate_draw(model: _Model, draw: _Draw) -> dict[str, list[Any]]:
 
         # Goods: ln d_ni = sum_k c_k C^(k)_ni; pi_ni proportional to pi0_ni d_ni^-theta.
         coefficients = (
-            -model.hardware_cut * a_h,
+            -math.log(model.hardware_trade_factor) / theta * a_h,
             -model.software_cut_ln2 * fta * a_s,
             -a_d,
             fta * a_f,
@@ -247,25 +256,25 @@ def _simulate_draw(model: _Model, draw: _Draw) -> dict[str, list[Any]]:
         ])
 
         new_log_tfp = []
-        year_channels = []
-        year_growth = []
-        year_tfp = []
-        year_nqpf = []
-        year_nqpf_growth = []
+        year: dict[str, list[Any]] = {name: [] for name in Paths.__dataclass_fields__}
         for k in economies:
-            # Diffusion: theta nu (1 + b) Gamma(1-beta) sum_i s^(1-beta) (lam_i/lam_k)^beta, each
-            # pair's term split over channels by their parts omega_c x^c_ki of s_ki.
-            diffusion = [0.0, 0.0, 0.0]
+            research_rate, home_rate, abroad_rate = rates[k]
+            # Learning at home: nu^H s_kk^(1-beta). From abroad: nu^F (1 + b) sum_{i != k}
+            # s^(1-beta) (lam_i/lam_k)^beta, each pair's term split over channels by their parts
+            # omega_c x^c_ki of s_ki.
+            home_share = w_goods * goods[k][k] + w_factors * factors[k][k] + w_digital * data[k][k]
+            home = home_rate * home_share ** (1.0 - beta)
+            abroad = [0.0, 0.0, 0.0]
             for i in economies:
+                if i == k:
+                    continue
                 parts = (w_goods * goods[k][i], w_factors * factors[k][i], w_digital * data[k][i])
                 s = sum(parts)
                 term = s ** (1.0 - beta) * math.exp(theta * beta * (log_tfp[i] - log_tfp[k]))
                 for c in range(3):
-                    diffusion[c] += term * parts[c] / s
-            rate = diffusion_scale[k] * (
-                1.0 + model.software_diffusion_boost * a_s * model.software_enacting[k]
-            )
-            diffusion = [rate * flow for flow in diffusion]
+                    abroad[c] += term * parts[c] / s
+            boost = 1.0 + model.software_diffusion_boost * a_s * model.software_enacting[k]
+            abroad = [abroad_rate * boost * flow for flow in abroad]
 
             # Own research: AR(1) productivity, R(t)/R(0), lam(0)/lam(t) and lumpiness.
             log_productivity[k] = (
@@ -273,37 +282,38 @@ def _simulate_draw(model: _Model, draw: _Draw) -> dict[str, list[Any]]:
                 + model.research_volatility * draw.research[t][k]
             )
             own = (
-                theta * model.own_rate[k] * (1.0 + model.research_growth[k]) ** t
+                research_rate * (1.0 + model.research_growth[k]) ** t
                 * math.exp(log_productivity[k] - theta * (log_tfp[k] - model.log_tfp0[k]))
                 * draw.lumpiness[t][k]
             )
 
-            total = own + sum(diffusion)
+            total = own + home + sum(abroad)
             knowledge = math.log1p(total) / theta
-            shock = model.macro_volatility * draw.macro[t][k]
+            drift = model.tfp_growth[k] - model.knowledge_growth[k]
+            residual = drift + model.macro_volatility * draw.macro[t][k]
             share = knowledge / total if total > 0 else 0.0  # 0 where nothing flows
-            year_channels.append([own * share, *(flow * share for flow in diffusion), shock])
-            year_growth.append(knowledge + shock)
-            new_log_tfp.append(log_tfp[k] + knowledge + shock)
+            new_log_tfp.append(log_tfp[k] + knowledge + residual)
 
-            tfp = math.exp(new_log_tfp[k])
-            industrial_boost = a_i * model.industrial_enacting[k]
-            rd = model.rd0[k] * (1.0 + model.industrial_rd_boost * industrial_boost)
-            talent = (
-                model.talent0[k] * (1.0 + model.talent_growth) ** (t + 1)
-                * (1.0 + model.industrial_talent_boost * industrial_boost)
+            log_tfp_change = new_log_tfp[k] - model.log_tfp0[k]
+            static = -(math.log(goods[k][k]) - math.log(model.goods0[k][k])) / theta
+            nqpf = (
+                math.exp(new_log_tfp[k]) / model.nqpf_base * (w_tfp + w_welfare * math.exp(static))
             )
-            nqpf = _nqpf(model, tfp, rd, 1.0 - stri[k], talent)
-            year_tfp.append(tfp)
-            year_nqpf.append(nqpf)
-            year_nqpf_growth.append(math.log(nqpf / nqpf_prev[k]))
+            year["tfp"].append(math.exp(log_tfp_change))
+            year["tfp_growth"].append(knowledge + residual)
+            year["channel_growth"].append(
+                [own * share, home * share, *(flow * share for flow in abroad), residual]
+            )
+            year["static_gain"].append(static)
+            year["real_income"].append(log_tfp_change + static)
+            year["nqpf"].append(nqpf)
+            year["nqpf_growth"].append(math.log(nqpf / nqpf_prev[k]))
+            year["import_share"].append(1.0 - goods[k][k])
+            year["digital_openness"].append(1.0 - stri[k])
+            year["foreign_factor_share"].append(1.0 - factors[k][k])
 
         log_tfp = new_log_tfp
-        nqpf_prev = year_nqpf
-        out["tfp"].append(year_tfp)
-        out["tfp_growth"].append(year_growth)
-        out["channel_growth"].append(year_channels)
-        out["nqpf"].append(year_nqpf)
-        out["nqpf_growth"].append(year_nqpf_growth)
-        out["import_share"].append([1.0 - goods[k][k] for k in economies])
+        nqpf_prev = year["nqpf"]
+        for name, values in year.items():
+            out[name].append(values)
     return out

@@ -53,7 +53,7 @@ def write_summary_csv(summary: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
-def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str = "nqpf") -> Path:
+def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str = "tfp") -> Path:
     """Draw a fan chart of ``variable`` for one economy from a summary, with the baseline overlaid.
 
     Shaded bands are the 90%, 70% and 50% central intervals of the policy

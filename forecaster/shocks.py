@@ -60,14 +60,27 @@ class Shocks:
         return int(self.theta.size)
 
 
+#: Per-draw parameters, scaled by ``parameter_scale``; every other field is a shock, scaled by
+#: ``shock_scale``.
+PARAMETERS = ("theta", "beta", "efficacy")
+
+
 def draw_shocks(
-    rng: np.random.Generator, params: ModelParams, n_draws: int, shock_scale: float = 1.0
+    rng: np.random.Generator,
+    params: ModelParams,
+    n_draws: int,
+    shock_scale: float = 1.0,
+    parameter_scale: float = 1.0,
 ) -> Shocks:
     r"""Draw every random input of ``n_draws`` paths.
 
-    Each component is its central value plus ``shock_scale`` times its random
-    deviation, so ``shock_scale=0`` gives :func:`neutral_shocks` exactly (the
-    deterministic path) and values in between shrink all uncertainty together.
+    Each component is its central value plus a scale times its random
+    deviation: ``parameter_scale`` for the per-draw parameters
+    (:data:`PARAMETERS`: theta, beta, lever efficacy) and ``shock_scale`` for
+    the shocks along the path (research innovations, idea lumpiness, macro
+    shocks, fragmentation events). Both 0 give :func:`neutral_shocks` exactly
+    (the deterministic path). The random stream is the same whatever the
+    scales.
 
     Parameters
     ----------
@@ -76,7 +89,9 @@ def draw_shocks(
     params : ModelParams
     n_draws : int
     shock_scale : float
-        Scale of all uncertainty, 1 for the documented priors.
+        Scale of the shocks, 1 for the documented priors.
+    parameter_scale : float
+        Scale of the spread of the parameter draws, 1 for the documented priors.
 
     Returns
     -------
@@ -111,14 +126,17 @@ def draw_shocks(
         macro=macro,
         fragmentation=fragmentation,
     )
-    if shock_scale == 1.0:
+    if shock_scale == 1.0 and parameter_scale == 1.0:
         return drawn
     neutral = neutral_shocks(params, n_draws)
-    s = shock_scale
-    return Shocks(**{
-        name: getattr(neutral, name) + s * (getattr(drawn, name) - getattr(neutral, name))
-        for name in Shocks.__dataclass_fields__
-    })
+
+    def scaled(name: str) -> FloatArray:
+        scale = parameter_scale if name in PARAMETERS else shock_scale
+        value, centre = getattr(drawn, name), getattr(neutral, name)
+        # At scale 1 the drawn value itself, not centre + (value - centre), which may round.
+        return value if scale == 1.0 else centre + scale * (value - centre)
+
+    return Shocks(**{name: scaled(name) for name in Shocks.__dataclass_fields__})
 
 
 def poisson_by_inversion(

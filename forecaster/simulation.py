@@ -71,6 +71,7 @@ class BlockJob:
     policy: ModelParams
     baseline: ModelParams | None
     shock_scale: float = 1.0
+    parameter_scale: float = 1.0
 
     @property
     def cells_per_draw(self) -> int:
@@ -91,7 +92,7 @@ class BlockResult:
 def simulate_block(job: BlockJob, block: Block) -> BlockResult:
     """Draw one block's shocks from its own seed and simulate it (pure, deterministic)."""
     rng = np.random.default_rng(block.seed)
-    shocks = draw_shocks(rng, job.policy, block.size, job.shock_scale)
+    shocks = draw_shocks(rng, job.policy, block.size, job.shock_scale, job.parameter_scale)
     baseline = simulate(job.baseline, shocks) if job.baseline is not None else None
     return BlockResult(block.index, simulate(job.policy, shocks), baseline)
 
@@ -209,12 +210,17 @@ class ForecastRequest:
         Also simulate the baseline on the same shocks.
     block_size : int
     shock_scale : float
-        1 for the documented priors; 0 gives the deterministic path.
+        Scale of the shocks along the path (research, lumpiness, macro,
+        fragmentation events), in [0, 1]: 1 for the documented priors.
+    parameter_scale : float
+        Scale of the spread of the per-draw parameters (theta, beta, lever
+        efficacy), in [0, 1]: 1 for the documented priors. Both scales 0 give
+        the deterministic path.
     quantiles : tuple of float
         Levels in (0, 1) to summarise (the defaults are always added: the fan
         chart and headline table use them).
     thresholds : tuple of float
-        Annual NQPF growth rates for P(growth > threshold), in [-1, 1].
+        Annual TFP growth rates for P(growth > threshold), in [-1, 1].
     """
 
     policy: PolicyMix = field(default_factory=lambda: PRESETS["baseline"])
@@ -225,6 +231,7 @@ class ForecastRequest:
     compare_to_baseline: bool = True
     block_size: int = DEFAULT_BLOCK_SIZE
     shock_scale: float = 1.0
+    parameter_scale: float = 1.0
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
 
@@ -236,6 +243,7 @@ class ForecastRequest:
             ("seed", 0 <= self.seed < 2**63, "must be in [0, 2**63)"),
             ("block_size", 1 <= self.block_size <= 100_000, "must be in [1, 100000]"),
             ("shock_scale", 0.0 <= self.shock_scale <= 1.0, "must be in [0, 1]"),
+            ("parameter_scale", 0.0 <= self.parameter_scale <= 1.0, "must be in [0, 1]"),
             ("quantiles", 1 <= len(self.quantiles) <= MAX_LEVELS and all(0 < q < 1 for q in self.quantiles),
              f"must be 1 to {MAX_LEVELS} levels, each in (0, 1)"),
             ("thresholds", 1 <= len(self.thresholds) <= MAX_LEVELS
@@ -257,6 +265,7 @@ class ForecastRequest:
             "compare_to_baseline": self.compare_to_baseline,
             "block_size": self.block_size,
             "shock_scale": self.shock_scale,
+            "parameter_scale": self.parameter_scale,
             "quantiles": list(self.quantiles),
             "thresholds": list(self.thresholds),
         }
@@ -280,6 +289,7 @@ class ForecastRequest:
             compare_to_baseline=data["compare_to_baseline"],
             block_size=data["block_size"],
             shock_scale=data["shock_scale"],
+            parameter_scale=data["parameter_scale"],
             quantiles=tuple(data["quantiles"]),
             thresholds=tuple(data["thresholds"]),
         )
@@ -334,4 +344,4 @@ def make_job(
         if request.compare_to_baseline
         else None
     )
-    return BlockJob(policy, baseline, request.shock_scale)
+    return BlockJob(policy, baseline, request.shock_scale, request.parameter_scale)

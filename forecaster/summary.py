@@ -13,13 +13,15 @@ import numpy as np
 import xarray as xr
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.15, 0.25, 0.5, 0.75, 0.85, 0.95)
-#: Default thresholds for P(annual NQPF growth > threshold).
+#: Default thresholds for P(annual TFP growth > threshold).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.005, 0.01, 0.02)
-SUMMARISED = ("nqpf", "nqpf_growth", "tfp_growth")
+#: Variables summarised by quantiles, means and MCSEs; TFP, the headline, first. The dynamic
+#: gain in log terms is ``real_income - static_gain``.
+SUMMARISED = ("tfp", "tfp_growth", "static_gain", "real_income", "nqpf_growth")
 #: Labels of the probabilities and their MCSEs (a reduction would carry those of the counted variable).
 PROBABILITY_ATTRS = {
-    "nqpf_growth_prob_above": {"units": "1", "long_name": "P(annual NQPF growth > threshold)"},
-    "prob_beats_baseline": {"units": "1", "long_name": "P(NQPF above the baseline on the same draws)"},
+    "tfp_growth_prob_above": {"units": "1", "long_name": "P(annual TFP growth > threshold)"},
+    "prob_beats_baseline": {"units": "1", "long_name": "P(TFP above the baseline on the same draws)"},
 }
 #: How :func:`summarize` computes, recorded in its attributes (``forecaster.reduction``: the other way).
 METHOD_ATTRS = {
@@ -62,18 +64,18 @@ def summarize(
         (the fan chart and the headline table use them); all from one
         ``quantile`` call, so they never cross.
     thresholds : sequence of float
-        For P(annual NQPF growth > threshold).
+        For P(annual TFP growth > threshold).
 
     Returns
     -------
     xarray.Dataset
         ``{v}_quantile`` (quantile, year, economy), ``{v}_mean`` and
-        ``{v}_mcse`` for v in nqpf, nqpf_growth, tfp_growth;
-        ``nqpf_growth_prob_above`` and its ``_mcse`` (year, economy, threshold);
+        ``{v}_mcse`` for v in :data:`SUMMARISED`;
+        ``tfp_growth_prob_above`` and its ``_mcse`` (year, economy, threshold);
         ``channel_growth_mean`` (year, economy, channel). When a baseline was
         simulated: the same for the baseline (``baseline_`` prefix), for the
         per-draw difference policy - baseline (``diff_`` prefix), and
-        ``prob_beats_baseline`` (NQPF level higher than in the baseline on the
+        ``prob_beats_baseline`` (TFP level higher than in the baseline on the
         same shocks) with its ``_mcse``. Attributes: those of ``ds`` and
         :data:`METHOD_ATTRS`.
     """
@@ -90,8 +92,8 @@ def summarize(
 
     describe("", policy)
     threshold = xr.DataArray(list(thresholds), dims="threshold", coords={"threshold": list(thresholds)})
-    out["nqpf_growth_prob_above"], out["nqpf_growth_prob_above_mcse"] = probability_and_mcse(
-        policy["nqpf_growth"] > threshold
+    out["tfp_growth_prob_above"], out["tfp_growth_prob_above_mcse"] = probability_and_mcse(
+        policy["tfp_growth"] > threshold
     )
     if "baseline" in ds.scenario.values:
         baseline = ds.sel(scenario="baseline", drop=True)
@@ -99,7 +101,7 @@ def summarize(
         difference = policy - baseline
         describe("diff_", difference)
         out["prob_beats_baseline"], out["prob_beats_baseline_mcse"] = probability_and_mcse(
-            difference["nqpf"] > 0
+            difference["tfp"] > 0
         )
     for name, attrs in PROBABILITY_ATTRS.items():
         for key in (name, f"{name}_mcse"):
@@ -113,28 +115,33 @@ def summarize(
 def headline_table(summary: xr.Dataset, year: int | None = None) -> list[dict[str, object]]:
     """Rows of a compact table for one year (default: the last): one row per economy.
 
-    Columns: NQPF growth quantiles 5, 50 and 95% (which must be among the
-    summary's levels), mean with MCSE, and when a
-    baseline was simulated the mean NQPF-level change and P(beats baseline).
+    Columns: TFP growth quantiles 5, 50 and 95% (which must be among the
+    summary's levels), mean with MCSE, and when a baseline was simulated the
+    gains against it, as log changes of the year's level: dynamic (TFP),
+    static (ACR) and total (real income), with the MCSE of the total, and
+    P(TFP beats baseline).
     """
     year = int(summary.year[-1]) if year is None else year
     at = summary.sel(year=year)
     rows = []
     for economy in at.economy.values:
         e = at.sel(economy=economy)
-        q = e["nqpf_growth_quantile"]
+        q = e["tfp_growth_quantile"]
         row: dict[str, object] = {
             "economy": str(economy),
             "year": year,
-            "nqpf_growth_p5": float(q.sel(quantile=0.05)),
-            "nqpf_growth_p50": float(q.sel(quantile=0.5)),
-            "nqpf_growth_p95": float(q.sel(quantile=0.95)),
-            "nqpf_growth_mean": float(e["nqpf_growth_mean"]),
-            "nqpf_growth_mcse": float(e["nqpf_growth_mcse"]),
+            "tfp_growth_p5": float(q.sel(quantile=0.05)),
+            "tfp_growth_p50": float(q.sel(quantile=0.5)),
+            "tfp_growth_p95": float(q.sel(quantile=0.95)),
+            "tfp_growth_mean": float(e["tfp_growth_mean"]),
+            "tfp_growth_mcse": float(e["tfp_growth_mcse"]),
         }
         if "prob_beats_baseline" in at:
-            row["nqpf_vs_baseline_mean"] = float(e["diff_nqpf_mean"])
-            row["nqpf_vs_baseline_mcse"] = float(e["diff_nqpf_mcse"])
+            total, static = float(e["diff_real_income_mean"]), float(e["diff_static_gain_mean"])
+            row["dynamic_gain_mean"] = total - static
+            row["static_gain_mean"] = static
+            row["total_gain_mean"] = total
+            row["total_gain_mcse"] = float(e["diff_real_income_mcse"])
             row["prob_beats_baseline"] = float(e["prob_beats_baseline"])
         rows.append(row)
     return rows

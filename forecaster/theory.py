@@ -279,7 +279,7 @@ def nqpf_index(
     Parameters
     ----------
     components : ndarray, shape (..., K)
-        Component values (TFP index, R&D intensity, digital openness, talent).
+        Component values (in the model: TFP and welfare-relevant TFP).
     base : ndarray, shape (K,)
         Fixed normalisers :math:`\bar c_k`.
     weights : ndarray, shape (K,)

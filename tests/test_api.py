@@ -64,11 +64,11 @@ def test_submit_poll_and_fetch_every_result_on_ray(
     summary = ray_service.get(f"/v1/forecasts/{job}/summary").json()
     assert summary == expected_summary(record["request"], calibration)  # Ray = serial, bit for bit
     assert summary["coords"]["economy"] == ["CHN", "USA", "EU"]
-    quantiles = np.array(summary["variables"]["nqpf_quantile"]["values"])
-    assert summary["variables"]["nqpf_quantile"]["dims"] == ["quantile", "year", "economy"]
+    quantiles = np.array(summary["variables"]["tfp_quantile"]["values"])
+    assert summary["variables"]["tfp_quantile"]["dims"] == ["quantile", "year", "economy"]
     assert np.all(np.diff(quantiles, axis=0) >= 0)
-    assert {"prob_beats_baseline", "diff_nqpf_mean", "channel_growth_mean",
-            "nqpf_growth_prob_above_mcse"} <= set(summary["variables"])
+    assert {"prob_beats_baseline", "diff_tfp_mean", "diff_real_income_mean", "diff_static_gain_mean",
+            "channel_growth_mean", "tfp_growth_prob_above_mcse"} <= set(summary["variables"])
 
     netcdf = ray_service.get(f"/v1/forecasts/{job}/data", params={"format": "netcdf"})
     assert netcdf.headers["content-type"] == "application/x-netcdf"

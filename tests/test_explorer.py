@@ -55,9 +55,10 @@ def test_explore_a_preset(page: tuple[Page, str]) -> None:
     expect(tab.locator("#economy option")).to_have_text(["CHN", "USA", "EU"])
     expect(tab.locator("#quantiles tbody tr")).to_have_count(2)  # policy and baseline
     expect(tab.locator("#quantiles thead")).to_contain_text("p50")
-    expect(tab.locator("#probabilities tbody")).to_contain_text("NQPF growth > 2.00%")
+    expect(tab.locator("#probabilities tbody")).to_contain_text("TFP growth > 2.00%")
+    expect(tab.locator("#gains tbody tr")).to_have_count(3)
     expect(tab.locator("#probabilities tbody")).to_contain_text("above the baseline")
-    expect(tab.locator("#channels tbody tr")).to_have_count(5)
+    expect(tab.locator("#channels tbody tr")).to_have_count(6)
     first_chart = tab.get_attribute("#fanchart", "src")
     tab.select_option("#economy", "USA")
     tab.wait_for_function(f"document.getElementById('fanchart').src !== {first_chart!r}")

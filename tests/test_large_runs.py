@@ -112,15 +112,21 @@ def test_histogram_quantiles_are_within_the_documented_bound(
             rounding = 4 * np.spacing(abs(truth))
             assert (error <= bound * (1 + 1e-12) + rounding).all(), f"{prefix}{name}"
             # The bins are fine: the bound is a small fraction of the 90% interval's width
-            # (about 0.1% in most cells, up to 0.6% in the heavier-tailed differences).
+            # (about 0.1% in most cells, up to 0.6% in the heavier-tailed differences). The static
+            # gain is 0 in most draws and moves only with rare fragmentation events, so its 90%
+            # interval can be nearly empty: there the bound is small in absolute terms instead,
+            # under 0.01% of real income.
             interval = truth.sel(quantile=0.95) - truth.sel(quantile=0.05)
-            assert (bound <= 0.01 * interval).where(interval > 0, True).all(), f"{prefix}{name}"
+            if name == "static_gain":
+                assert (bound < 1e-4).all(), f"{prefix}{name}"
+            else:
+                assert (bound <= 0.01 * interval).where(interval > 0, True).all(), f"{prefix}{name}"
             # Where the first draws were all equal (no policy yet), the quantile is exact.
             same = (bound == 0).broadcast_like(error)
             assert (error.where(same, 0) == 0).all(), f"{prefix}{name}"
             checked += error.size
             exact_cells += int(same.sum())
-    assert checked == 9 * 9 * 10 * 12 and exact_cells >= 9 * 2 * 12
+    assert checked == 3 * len(SUMMARISED) * 9 * 10 * 12 and exact_cells >= 9 * 2 * 12
 
 
 def test_histogram_moments_and_probabilities_match_the_exact_ones(
@@ -207,7 +213,7 @@ def test_cli_and_batch_write_the_summary_when_draws_are_not_kept(
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     assert "summary.nc" in capsys.readouterr().out and not (tmp_path / "one" / "draws.nc").exists()
     with xr.open_dataset(tmp_path / "one" / "summary.nc", engine="scipy") as written:
-        assert written.attrs["summary_method"] == "histogram" and "nqpf_quantile" in written
+        assert written.attrs["summary_method"] == "histogram" and "tfp_quantile" in written
     path = tmp_path / "batch.yaml"
     path.write_text(yaml.safe_dump({"defaults": {"draws": 200, "horizon_years": 3},
                                     "scenarios": [{"name": "opening", "policy": "high-level-opening"}]}))

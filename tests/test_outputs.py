@@ -36,7 +36,7 @@ def forecast(calibration: Calibration) -> xr.Dataset:
 
 
 def test_dataset_dims_coords_and_attrs(forecast: xr.Dataset, calibration: Calibration) -> None:
-    assert dict(forecast.sizes) == {"scenario": 2, "draw": 400, "year": 6, "economy": 12, "channel": 5}
+    assert dict(forecast.sizes) == {"scenario": 2, "draw": 400, "year": 6, "economy": 12, "channel": 6}
     assert forecast.channel_growth.dims == ("scenario", "draw", "year", "economy", "channel")
     assert list(forecast.year.values) == list(range(calibration.base_year + 1, calibration.base_year + 7))
     attrs = forecast.attrs
@@ -49,16 +49,16 @@ def test_dataset_dims_coords_and_attrs(forecast: xr.Dataset, calibration: Calibr
 def test_summary_statistics(forecast: xr.Dataset) -> None:
     summary = summarize(forecast)
     assert list(summary["quantile"].values) == list(DEFAULT_QUANTILES)
-    growth = forecast.nqpf_growth.sel(scenario="policy")
-    np.testing.assert_allclose(summary.nqpf_growth_mean, growth.mean("draw"))
-    np.testing.assert_allclose(summary.nqpf_growth_mcse, growth.std("draw", ddof=1) / math.sqrt(400))
-    p = summary.nqpf_growth_prob_above.sel(threshold=0.01)
+    growth = forecast.tfp_growth.sel(scenario="policy")
+    np.testing.assert_allclose(summary.tfp_growth_mean, growth.mean("draw"))
+    np.testing.assert_allclose(summary.tfp_growth_mcse, growth.std("draw", ddof=1) / math.sqrt(400))
+    p = summary.tfp_growth_prob_above.sel(threshold=0.01)
     np.testing.assert_allclose(p, (growth > 0.01).mean("draw"))
     np.testing.assert_allclose(
-        summary.nqpf_growth_prob_above_mcse.sel(threshold=0.01), np.sqrt(p * (1 - p) / 400)
+        summary.tfp_growth_prob_above_mcse.sel(threshold=0.01), np.sqrt(p * (1 - p) / 400)
     )
-    diff = forecast.nqpf.sel(scenario="policy") - forecast.nqpf.sel(scenario="baseline")
-    np.testing.assert_allclose(summary.diff_nqpf_mean, diff.mean("draw"))
+    diff = forecast.tfp.sel(scenario="policy") - forecast.tfp.sel(scenario="baseline")
+    np.testing.assert_allclose(summary.diff_tfp_mean, diff.mean("draw"))
     np.testing.assert_allclose(summary.prob_beats_baseline, (diff > 0).mean("draw"))
     np.testing.assert_allclose(
         summary.channel_growth_mean.sum("channel"), summary.tfp_growth_mean, atol=1e-12
@@ -67,7 +67,7 @@ def test_summary_statistics(forecast: xr.Dataset) -> None:
 
 def test_common_random_numbers_make_the_difference_less_noisy(forecast: xr.Dataset) -> None:
     """Same shocks in both scenarios: the difference's spread is far below either's."""
-    policy, baseline = (forecast.nqpf.sel(scenario=s).isel(year=-1) for s in ("policy", "baseline"))
+    policy, baseline = (forecast.tfp.sel(scenario=s).isel(year=-1) for s in ("policy", "baseline"))
     assert ((policy - baseline).std("draw") < 0.5 * baseline.std("draw")).all()
 
 

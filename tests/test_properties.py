@@ -59,7 +59,7 @@ def test_any_valid_policy_gives_finite_outputs_and_ordered_quantiles(policy: Pol
     for name in ds.data_vars:
         assert np.isfinite(ds[name].values).all(), name
     summary = summarize(ds)
-    for name in ("nqpf_quantile", "nqpf_growth_quantile", "diff_nqpf_quantile"):
+    for name in ("tfp_quantile", "tfp_growth_quantile", "real_income_quantile", "diff_tfp_quantile"):
         assert (summary[name].diff("quantile") >= 0).all(), name
     assert ((summary.prob_beats_baseline >= 0) & (summary.prob_beats_baseline <= 1)).all()
 
@@ -75,7 +75,7 @@ def test_any_valid_policy_gives_finite_outputs_and_ordered_quantiles(policy: Pol
 def test_each_lever_direct_effect_has_its_documented_sign(
     lever_name: str, intensity: float, phase_in: int, enacting: str, seed: int
 ) -> None:
-    """Hardware, software and digital raise the enactor's import share; every lever raises its NQPF."""
+    """Hardware, software and digital raise the enactor's import share; every lever its real income."""
     lever = Lever(
         intensity=intensity,
         start_year=CALIBRATION.base_year + 1,
@@ -87,7 +87,7 @@ def test_each_lever_direct_effect_has_its_documented_sign(
     shocks = draw_shocks(np.random.default_rng(seed), params, 8)
     policy_paths, base_paths = simulate(params, shocks), simulate(base, shocks)
     n = params.economies.index(enacting)
-    assert np.all(policy_paths.nqpf[:, -1, n] > base_paths.nqpf[:, -1, n])
+    assert np.all(policy_paths.real_income[:, -1, n] > base_paths.real_income[:, -1, n])
     if lever_name != "industrial":
         assert np.all(policy_paths.import_share[:, -1, n] > base_paths.import_share[:, -1, n])
 

@@ -124,7 +124,7 @@ def test_shipped_calibration_has_sources_for_every_number(calibration: Calibrati
             "rd_intensity",
             "(0.0, 0.1)",
         ),
-        (lambda d: d["economies"]["USA"].pop("talent"), "USA", "talent", "missing"),
+        (lambda d: d["economies"]["USA"].pop("foreign_idea_share"), "USA", "foreign_idea_share", "missing"),
         (
             lambda d: d["economies"]["EU"]["digital_restrictiveness"].update(value="x"),
             "EU",

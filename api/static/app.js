@@ -155,23 +155,33 @@ async function render() {
   const economy = coords.economy.indexOf($("economy").value);
   const year = coords.year.length - 1;
   $("table-year").textContent = coords.year[year];
-  // Quantiles, mean and its Monte-Carlo error of annual NQPF growth in the last year.
+  // Quantiles, mean and its Monte-Carlo error of annual TFP growth (the headline) in the last year.
   const levels = coords.quantile.map((q, i) => [q, i]);
   $("quantiles").tHead.innerHTML = "<tr><th scope='col'>Scenario</th>" +
     levels.map(([q]) => `<th scope="col">p${Math.round(100 * q)}</th>`).join("") +
     "<th scope='col'>mean ± MCSE</th></tr>";
   const rows = [["policy", ""]];
-  if (state.summary.variables.baseline_nqpf_growth_quantile) rows.push(["baseline", "baseline_"]);
+  if (state.summary.variables.baseline_tfp_growth_quantile) rows.push(["baseline", "baseline_"]);
   $("quantiles").tBodies[0].innerHTML = rows.map(([label, prefix]) => `<tr><th scope="row">${label}</th>` +
-    levels.map(([, quantile]) => `<td>${percent(at(`${prefix}nqpf_growth_quantile`, { quantile, year, economy }))}</td>`).join("") +
-    `<td>${percent(at(`${prefix}nqpf_growth_mean`, { year, economy }))} ± ` +
-    `${percent(at(`${prefix}nqpf_growth_mcse`, { year, economy }))}</td></tr>`).join("");
-  const events = coords.threshold.map((t, threshold) => [`NQPF growth > ${percent(t)}% in ${coords.year[year]}`,
-    at("nqpf_growth_prob_above", { threshold, year, economy }),
-    at("nqpf_growth_prob_above_mcse", { threshold, year, economy })]);
+    levels.map(([, quantile]) => `<td>${percent(at(`${prefix}tfp_growth_quantile`, { quantile, year, economy }))}</td>`).join("") +
+    `<td>${percent(at(`${prefix}tfp_growth_mean`, { year, economy }))} ± ` +
+    `${percent(at(`${prefix}tfp_growth_mcse`, { year, economy }))}</td></tr>`).join("");
+  const events = coords.threshold.map((t, threshold) => [`TFP growth > ${percent(t)}% in ${coords.year[year]}`,
+    at("tfp_growth_prob_above", { threshold, year, economy }),
+    at("tfp_growth_prob_above_mcse", { threshold, year, economy })]);
   if (state.summary.variables.prob_beats_baseline) {
-    events.push([`NQPF level above the baseline in ${coords.year[year]}`,
+    events.push([`TFP level above the baseline in ${coords.year[year]}`,
       at("prob_beats_baseline", { year, economy }), at("prob_beats_baseline_mcse", { year, economy })]);
+  }
+  // Gains against the baseline in the last year, as log changes of real income: dynamic (TFP)
+  // plus static (ACR gains from trade shares) is the total.
+  $("gains").hidden = !state.summary.variables.diff_real_income_mean;
+  if (!$("gains").hidden) {
+    const total = at("diff_real_income_mean", { year, economy });
+    const staticGain = at("diff_static_gain_mean", { year, economy });
+    $("gains").tBodies[0].innerHTML = [["dynamic (TFP)", total - staticGain], ["static (gains from trade)", staticGain],
+      ["total (real income)", total]].map(([label, value]) =>
+      `<tr><th scope="row">${label}</th><td>${percent(value)}</td></tr>`).join("");
   }
   $("probabilities").tBodies[0].innerHTML = events.map(([label, p, error]) =>
     `<tr><th scope="row">${label}</th><td>${p.toFixed(3)}</td><td>${error.toFixed(3)}</td></tr>`).join("");
