@@ -1,4 +1,8 @@
-"""Command line: ``forecaster forecast`` runs one forecast; ``forecaster batch`` runs a file of scenarios.
+"""Command line: forecast, batch, backtest and serve.
+
+``forecaster forecast`` runs one forecast; ``forecaster batch`` runs a file of scenarios;
+``forecaster backtest`` scores forecasts made at past origins against Penn World Table data;
+``forecaster serve`` runs the HTTP service.
 
 Exit codes: 0 success; 2 invalid input, nothing run (the message names the
 field); 3 a batch ran but at least one scenario failed; 4 Ray unavailable: the
@@ -45,6 +49,8 @@ from forecaster import (
     write_netcdf,
     write_summary_csv,
 )
+from forecaster.backtest import DEFAULT_ORIGINS, BacktestRequest, run_backtest, track_record
+from forecaster.report import write_backtest
 from forecaster.summary import headline_table
 
 
@@ -85,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
         "e.g. http://HEAD:8265, with --executor ray, and follow it; --out is then an absolute path "
         "on the head node",
     )
+    past = commands.add_parser(
+        "backtest", help="forecast baseline TFP growth at past origins and score it against PWT data"
+    )
+    past.add_argument("--origins", default=",".join(map(str, DEFAULT_ORIGINS)),
+                      help="comma-separated origin years (default: %(default)s)")
+    past.add_argument("--horizon", type=int, default=10, help="years ahead (default: %(default)s)")
+    past.add_argument("--draws", type=int, default=2000, help="Monte-Carlo draws (default: %(default)s)")
+    past.add_argument("--seed", type=int, default=0)
+    _executor_option(past)
+    past.add_argument("--out", type=Path, default=Path("data/backtest"), help="output directory")
     serve = commands.add_parser(
         "serve", help="run the HTTP service (settings from FORECASTER_* variables, see docs/api.md)"
     )
@@ -174,6 +190,37 @@ def forecast_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def backtest_command(args: argparse.Namespace) -> int:
+    """Run the ``backtest`` command: score, print the track record, write the files."""
+    try:
+        origins = tuple(int(year) for year in args.origins.split(","))
+    except ValueError:
+        print(f"error: --origins: must be comma-separated years, got {args.origins[:80]!r}", file=sys.stderr)
+        return EXIT_INVALID
+    request = BacktestRequest(origins=origins, horizon_years=args.horizon, n_draws=args.draws, seed=args.seed)
+    executor = _executor(args.executor)
+    with tqdm(total=len(origins), unit="origin", desc="backtest", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+        scores = run_backtest(request, executor, on_progress=progress)
+    record = track_record(scores)
+    print(f"Backtest of baseline TFP growth, origins {args.origins}, {args.horizon} years ahead, "
+          f"{record['cells']} forecasts scored against Penn World Table 9.1")
+    print(f"  coverage of the 50% intervals {record['coverage_50']:.3f}, of the 90% intervals "
+          f"{record['coverage_90']:.3f}")
+    print(f"  {'':<14}{'mean CRPS':>10}{'skill':>8}")
+    print(f"  {'model':<14}{100 * record['crps']:>10.3f}")
+    for kind in ("random_walk", "climatology"):
+        print(f"  {kind:<14}{100 * record[f'crps_{kind}']:>10.3f}{record[f'skill_vs_{kind}']:>+8.3f}")
+    print("  (CRPS in percentage points of annual TFP growth; skill = 1 - model / benchmark)")
+    for path in write_backtest(scores, record, args.out):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def batch(args: argparse.Namespace) -> int:
     """Run the ``batch`` command: validate the whole file, then run what is not yet done."""
     calibration = load_calibration(args.calibration)
@@ -233,7 +280,7 @@ Try:
     return EXIT_OK
 
 
-COMMANDS = {"forecast": forecast_command, "batch": batch, "serve": serve}
+COMMANDS = {"forecast": forecast_command, "batch": batch, "backtest": backtest_command, "serve": serve}
 
 
 def _exit_code(error: ForecasterError) -> int:

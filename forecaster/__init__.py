@@ -5,7 +5,8 @@ the Frechet "best idea" family, the kernel, and running and summarising a
 forecast. ``forecaster`` depends on numpy, scipy, xarray and matplotlib only.
 """
 
-from forecaster.calibration import Calibration, calibration_from_dict, load_calibration
+from forecaster.backtest import BacktestRequest, run_backtest, track_record
+from forecaster.calibration import Calibration, calibration_as_of, calibration_from_dict, load_calibration
 from forecaster.dataset import (
     EXACT_MAX_CELLS,
     MODEL_VERSION,
@@ -68,15 +69,15 @@ from forecaster.theory import (
 )
 
 __all__ = [
-    "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "DEFAULT_THRESHOLDS", "EXACT_MAX_CELLS", "LEVERS",
-    "MODEL_VERSION", "PRESETS", "Assumptions", "Block", "BlockJob", "BlockResult", "Calibration",
-    "CalibrationError", "CancelledError", "Executor", "Forecast", "ForecastRequest", "ForecasterError",
-    "Fragmentation", "Lever", "ModelParams", "Paths", "PolicyError", "PolicyMix", "Priors",
-    "RequestError", "SerialExecutor", "Shocks", "acr_real_wage", "build_params",
-    "calibration_from_dict", "diffusion_term", "draw_shocks", "fan_chart", "forecast",
-    "frechet_sample", "group_blocks", "head_ries_trade_cost", "idea_flow_cdf", "kortum_growth",
-    "load_calibration", "neutral_shocks", "nqpf_index", "plan_blocks", "policy_from_dict", "preset",
-    "price_index", "run_forecast", "run_summary", "simulate", "simulate_block", "simulate_blocks",
-    "summarize", "to_dataset", "trade_shares",
-    "write_netcdf", "write_summary_csv",
+    "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "DEFAULT_THRESHOLDS", "EXACT_MAX_CELLS",
+    "LEVERS", "MODEL_VERSION", "PRESETS", "Assumptions", "BacktestRequest", "Block", "BlockJob",
+    "BlockResult", "Calibration", "CalibrationError", "CancelledError", "Executor", "Forecast",
+    "ForecastRequest", "ForecasterError", "Fragmentation", "Lever", "ModelParams", "Paths",
+    "PolicyError", "PolicyMix", "Priors", "RequestError", "SerialExecutor", "Shocks", "acr_real_wage",
+    "build_params", "calibration_as_of", "calibration_from_dict", "diffusion_term", "draw_shocks",
+    "fan_chart", "forecast", "frechet_sample", "group_blocks", "head_ries_trade_cost", "idea_flow_cdf",
+    "kortum_growth", "load_calibration", "neutral_shocks", "nqpf_index", "plan_blocks",
+    "policy_from_dict", "preset", "price_index", "run_backtest", "run_forecast", "run_summary",
+    "simulate", "simulate_block", "simulate_blocks", "summarize", "to_dataset", "track_record",
+    "trade_shares", "write_netcdf", "write_summary_csv",
 ]

@@ -88,6 +88,10 @@ HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
         "million 2011 USD",
         "real GDP at constant 2011 national prices; aggregates: sum over the members with rgdpna",
     ),
+    "gdp_ppp": (
+        "million current-PPP USD",
+        "cgdpo (output-side real GDP at current PPPs); aggregates: sum over the members with cgdpo",
+    ),
 }
 #: Percent per unit of growth (a log change of 0.01 is 1 percent).
 PERCENT = 100.0
@@ -176,6 +180,7 @@ def _aggregate(members: xr.Dataset) -> xr.Dataset:
             "import_share": _weighted_mean(-members.csh_m, members.cgdpo),
             "export_share": _weighted_mean(members.csh_x, members.cgdpo),
             "rgdpna": members.rgdpna.sum("country", min_count=1),
+            "gdp_ppp": members.cgdpo.sum("country", min_count=1),
         }
     )
 
@@ -208,7 +213,7 @@ def economy_history(pwt: xr.Dataset, economies: Iterable[str] | None = None) -> 
         - ``import_share``: ``-csh_m`` and ``export_share``: ``csh_x``, fractions of GDP
           weighted by ``cgdpo``. For the EU and ASEAN they include trade between members,
           so they overstate the openness of the aggregate to the rest of the world.
-        - ``rgdpna``: sum over the members with data.
+        - ``rgdpna`` and ``gdp_ppp`` (``cgdpo``): sums over the members with data.
 
         The attributes of ``pwt`` (version, licence, citation) are kept.
 

@@ -342,6 +342,7 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
     log_tfp0 = _column(params.log_tfp0)
     # Measured trend growth below the knowledge floor is a constant TFP drift (<= 0).
     drift = _column(params.tfp_growth - params.knowledge_growth)
+    tfp_volatility = _column(params.tfp_volatility)
 
     # Bilateral buffers, (N, N, D), reused every year. channels holds the three channels'
     # parts of the sourcing weights, omega_c x^c_ni (rows sum to omega_c); s is their sum.
@@ -439,7 +440,7 @@ def _simulate(params: ModelParams, shocks: Shocks) -> Paths:
         # below the float32 rounding of the flows.
         total = own + home + abroad[0] + abroad[1] + abroad[2]
         knowledge_growth = np.log(1.0 + total) / theta
-        residual = drift + priors.macro_volatility * _shock_of(shocks.macro, t)
+        residual = drift + tfp_volatility * _shock_of(shocks.macro, t)
         log_tfp = log_tfp + knowledge_growth + residual
 
         # Attribute growth to channels in proportion to their flows (0 where nothing flows).

@@ -61,9 +61,10 @@ class Priors:
         0.75 (assumption: implementation uncertainty).
     research_persistence, research_volatility : float
         AR(1) of log research productivity: rho 0.8, sigma 0.10 (assumption).
-    macro_volatility, macro_correlation : float
-        Annual TFP-residual shock s.d. 0.01 and one-factor correlation 0.5
-        across economies (assumption, order of PWT TFP-growth volatility).
+    macro_correlation : float
+        One-factor correlation 0.5 of the annual TFP-residual shocks across
+        economies (assumption); their scale is each economy's measured TFP
+        growth volatility (calibration field ``tfp_volatility``).
     fragmentation_hazard, fragmentation_jump_mean : float
         Fragmentation events arrive at 0.05 per year; each raises between-bloc
         log trade costs by an exponential jump of mean 0.02 (assumption; at the
@@ -86,7 +87,6 @@ class Priors:
     efficacy_b: float = 2.0
     research_persistence: float = 0.8
     research_volatility: float = 0.10
-    macro_volatility: float = 0.01
     macro_correlation: float = 0.5
     fragmentation_hazard: float = 0.05
     fragmentation_jump_mean: float = 0.02
@@ -214,6 +214,8 @@ class ModelParams:
         comes from new knowledge; :math:`g_n - k_n \le 0` is a TFP drift.
     research_growth : ndarray, shape (N,)
         Growth of research input :math:`n_i`.
+    tfp_volatility : ndarray, shape (N,)
+        Standard deviation :math:`\sigma_n` of the annual TFP-residual shock.
     foreign_share : ndarray, shape (N,)
         :math:`F_n`, share of base-year knowledge growth learnt from abroad.
     domestic_share : ndarray, shape (N,)
@@ -253,6 +255,7 @@ class ModelParams:
     tfp_growth: FloatArray
     knowledge_growth: FloatArray
     research_growth: FloatArray
+    tfp_volatility: FloatArray
     foreign_share: FloatArray
     domestic_share: FloatArray
     ideas_mean: FloatArray
@@ -442,6 +445,7 @@ def build_params(
         tfp_growth=_readonly(growth),
         knowledge_growth=_readonly(knowledge_growth),
         research_growth=_readonly(cal["research_growth"]),
+        tfp_volatility=_readonly(cal["tfp_volatility"]),
         foreign_share=_readonly(foreign_share),
         domestic_share=_readonly(domestic_share),
         ideas_mean=_readonly(

@@ -58,7 +58,7 @@ class _Model:
     fragmentation_stri_rise: float
     research_persistence: float
     research_volatility: float
-    macro_volatility: float
+    tfp_volatility: list[float]
 
     @classmethod
     def from_params(cls, params: ModelParams) -> _Model:
@@ -91,7 +91,7 @@ class _Model:
             fragmentation_stri_rise=a.fragmentation_stri_rise,
             research_persistence=a.priors.research_persistence,
             research_volatility=a.priors.research_volatility,
-            macro_volatility=a.priors.macro_volatility,
+            tfp_volatility=params.tfp_volatility.tolist(),
         )
 
 
@@ -290,7 +290,7 @@ def _simulate_draw(model: _Model, draw: _Draw) -> dict[str, list[Any]]:
             total = own + home + sum(abroad)
             knowledge = math.log1p(total) / theta
             drift = model.tfp_growth[k] - model.knowledge_growth[k]
-            residual = drift + model.macro_volatility * draw.macro[t][k]
+            residual = drift + model.tfp_volatility[k] * draw.macro[t][k]
             share = knowledge / total if total > 0 else 0.0  # 0 where nothing flows
             new_log_tfp.append(log_tfp[k] + knowledge + residual)
 

@@ -1,15 +1,18 @@
-"""Files for people: netCDF of the draws, CSV of the summaries, and a fan chart."""
+"""Files for people: netCDF of the draws, CSV of the summaries, a fan chart, and a backtest's files."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 #: Nested central bands of the fan chart (lower, upper quantile), outermost first.
 FAN_BANDS: tuple[tuple[float, float], ...] = ((0.05, 0.95), (0.15, 0.85), (0.25, 0.75))
@@ -90,3 +93,87 @@ def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def write_backtest(scores: xr.Dataset, record: dict[str, float], directory: str | Path) -> list[Path]:
+    """Write a backtest's files: scores, benchmark scores, track record, PIT histogram, coverage plot.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        From :func:`forecaster.backtest.backtest`.
+    record : dict
+        From :func:`forecaster.backtest.track_record`.
+    directory : path
+        Created if missing. Files: ``scores.csv`` (origin, economy, year, realized, crps, pit,
+        in_50, in_90), ``benchmarks.csv`` (benchmark, origin, economy, year, crps),
+        ``track_record.json``, ``scores.nc``, ``pit.png`` and ``coverage.png``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    scored = scores.where(scores.crps.notnull())
+
+    def table(data: xr.Dataset | xr.DataArray, columns: list[str]) -> pd.DataFrame:
+        frame = data.to_dataframe().reset_index().dropna(subset=["crps"])
+        frame["year"] = frame["year"].astype(int)
+        return frame[columns]  # in the dataset's order: origin, economy (as calibrated), year
+
+    rows = scored[["realized", "crps", "pit", "in_50", "in_90"]]
+    paths = [directory / "scores.csv", directory / "benchmarks.csv"]
+    table(rows, ["origin", "economy", "year", "realized", "crps", "pit", "in_50", "in_90"]).to_csv(
+        paths[0], index=False
+    )
+    table(scored.benchmark_crps.rename("crps"), ["benchmark", "origin", "economy", "year", "crps"]).to_csv(
+        paths[1], index=False
+    )
+    paths.append(directory / "track_record.json")
+    paths[-1].write_text(json.dumps({**scores.attrs, **record}, indent=1) + "\n")
+    paths.append(write_netcdf(scores, directory / "scores.nc"))
+    paths.append(directory / "pit.png")
+    _pit_histogram(scored.pit, paths[-1])
+    paths.append(directory / "coverage.png")
+    _coverage_by_lead(scored, paths[-1])
+    return paths
+
+
+def _pit_histogram(pit: xr.DataArray, path: Path, bins: int = 10) -> None:
+    """Histogram of PIT values with the uniform expectation and a 95% band per bin (binomial)."""
+    values = pit.values[np.isfinite(pit.values)]
+    expected = values.size / bins
+    band = 1.96 * np.sqrt(expected * (1 - 1 / bins))
+    figure = Figure(figsize=(6, 4), dpi=110)
+    axes = figure.subplots()
+    axes.hist(values, bins=bins, range=(0, 1), color="tab:blue", alpha=0.7, edgecolor="white")
+    axes.axhline(expected, color="black", linewidth=1, label="uniform (calibrated)")
+    axes.axhspan(expected - band, expected + band, color="grey", alpha=0.2, label="95% band per bin")
+    axes.set_xlabel("PIT of realized TFP growth")
+    axes.set_ylabel("forecasts")
+    axes.set_title(f"PIT histogram, {values.size} forecasts (origin x economy x year)", fontsize=10)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def _coverage_by_lead(scores: xr.Dataset, path: Path) -> None:
+    """Central-interval coverage by years ahead, pooled over origins and economies, with nominal lines."""
+    figure = Figure(figsize=(6, 4), dpi=110)
+    axes = figure.subplots()
+    lead = scores.lead.values
+    for name, colour in (("in_50", "tab:orange"), ("in_90", "tab:blue")):
+        level = int(name[3:]) / 100
+        axes.plot(lead, scores[name].mean(("origin", "economy")), marker="o", color=colour,
+                  label=f"{name[3:]}% interval")
+        axes.axhline(level, color=colour, linestyle="--", linewidth=1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("years ahead")
+    axes.set_ylabel("share of realized values inside")
+    axes.set_title("Coverage of the central intervals by horizon (dashed: nominal)", fontsize=10)
+    axes.legend(fontsize=8, loc="lower left")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -102,7 +101,7 @@ def test_unknown_or_too_few_economies(calibration: Calibration) -> None:
 
 
 def _default_data() -> dict[str, Any]:
-    return json.loads(resources.files("forecaster").joinpath("data/calibration.json").read_text())
+    return load_calibration().to_dict()
 
 
 def test_shipped_calibration_has_sources_for_every_number(calibration: Calibration) -> None:

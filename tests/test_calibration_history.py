@@ -1,0 +1,98 @@
+"""A calibration computed from Penn World Table data, as of any year, with no look-ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from forecaster import ForecastRequest, load_calibration, run_forecast
+from forecaster.calibration import (
+    PWT_FIELDS,
+    PWT_LAST_YEAR,
+    TREND_WINDOW_YEARS,
+    VOLATILITY_WINDOW_YEARS,
+    calibration_as_of,
+    shipped_inputs,
+)
+from forecaster.history import economy_history, load_pwt
+
+ORIGIN = 1995
+
+
+@pytest.fixture(scope="module")
+def pwt() -> xr.Dataset:
+    return load_pwt()
+
+
+def _later_data_changed(pwt: xr.Dataset, after: int) -> xr.Dataset:
+    """Every variable of every country scrambled in the years after ``after``."""
+    rng = np.random.default_rng(1)
+    changed = pwt.copy(deep=True)
+    later = changed.year > after
+    for name in changed.data_vars:
+        noise = xr.DataArray(rng.uniform(0.5, 2.0, changed[name].shape), dims=changed[name].dims)
+        changed[name] = changed[name].where(~later, changed[name] * noise)
+    return changed
+
+
+def test_data_after_the_origin_change_nothing(pwt: xr.Dataset) -> None:
+    changed = _later_data_changed(pwt, ORIGIN)
+    assert not changed.equals(pwt)
+    before, after = calibration_as_of(ORIGIN, pwt=pwt), calibration_as_of(ORIGIN, pwt=changed)
+    assert before.digest == after.digest
+    request = ForecastRequest(horizon_years=5, n_draws=50, seed=3, block_size=25)
+    xr.testing.assert_identical(run_forecast(request, before), run_forecast(request, after))
+
+
+def test_data_up_to_the_origin_do_change_the_calibration(pwt: xr.Dataset) -> None:
+    """The test above can fail: the same change one year earlier moves the calibration."""
+    changed = _later_data_changed(pwt, ORIGIN - 1)
+    assert calibration_as_of(ORIGIN, pwt=changed).digest != calibration_as_of(ORIGIN, pwt=pwt).digest
+
+
+def test_pwt_fields_are_computed_from_the_data(pwt: xr.Dataset) -> None:
+    calibration = calibration_as_of(2005, pwt=pwt)
+    history = economy_history(pwt)
+    growth = history.tfp_growth
+    for k, code in enumerate(calibration.economies):
+        trend = growth.sel(economy=code, year=slice(2005 - TREND_WINDOW_YEARS + 1, 2005))
+        spread = growth.sel(economy=code, year=slice(2005 - VOLATILITY_WINDOW_YEARS + 1, 2005)).dropna("year")
+        assert calibration["tfp_growth"][k] == pytest.approx(float(trend.mean()), rel=1e-12)
+        assert calibration["tfp_volatility"][k] == pytest.approx(float(spread.std(ddof=1)), rel=1e-12)
+        level = float(history.tfp_level.sel(economy=code, year=2005))
+        assert calibration["tfp_level"][k] == pytest.approx(level)
+        for field in PWT_FIELDS:
+            entry = calibration.sources[code][field]
+            assert entry["year"] == 2005 and not entry["assumption"] and "Penn World Table" in entry["source"]
+    usa = calibration.economies.index("USA")
+    assert calibration["tfp_level"][usa] == 1.0  # ctfp is relative to the USA
+    # Published by PWT for the USA, 1991-2017: 0.68 % a year (the data reproduce it, test_history).
+    assert 0.002 < calibration["tfp_growth"][usa] < 0.015
+
+
+def test_economies_without_data_at_the_origin_are_left_out_and_named(pwt: xr.Dataset) -> None:
+    early = calibration_as_of(1998, pwt=pwt)  # RUS: TFP from 1994, growth from 1995: 4 years
+    assert "RUS" not in early.economies and "RUS" in early.description
+    assert "RUS" in calibration_as_of(1999, pwt=pwt).economies
+
+
+def test_fields_observed_after_the_origin_say_they_are_held(pwt: xr.Dataset) -> None:
+    calibration = calibration_as_of(1990, pwt=pwt)
+    stri = calibration.sources["CHN"]["digital_restrictiveness"]
+    assert stri["year"] > 1990 and "Held at this" in stri["note"] and "as of 1990" in stri["note"]
+    assert stri["value"] == shipped_inputs()["economies"]["CHN"]["digital_restrictiveness"]["value"]
+
+
+def test_default_calibration_is_the_latest_data_and_reads_back_the_same() -> None:
+    default = load_calibration()
+    assert default.digest == calibration_as_of(PWT_LAST_YEAR, base_year=default.base_year).digest
+    assert load_calibration() is default  # computed once per process
+    from forecaster import calibration_from_dict
+
+    assert calibration_from_dict(default.to_dict()).digest == default.digest
+    entries = [entry for record in default.sources.values() for entry in record.values()
+               if isinstance(entry, dict)]
+    assumed = sum(entry["assumption"] for entry in entries)
+    # docs/calibration.md states this share: 75 of 144 (52 %), against 86 % before PWT.
+    assert (assumed, len(entries)) == (75, 144)
