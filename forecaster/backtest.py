@@ -126,7 +126,7 @@ def run_backtest(
         - ``realized``: PWT TFP growth;
         - ``crps``, ``pit``, ``in_50``, ``in_90``: the model's scores (NaN where
           the economy had no calibration at the origin or nothing was realized);
-        - ``median``, ``p05``, ``p95``: the model's forecast quantiles;
+        - ``p05``, ``p50``, ``p95``: the model's forecast quantiles;
         - ``benchmark_crps`` (benchmark, origin, economy, lead).
 
         Attributes: the request, model version, calibration windows.
@@ -138,7 +138,7 @@ def run_backtest(
     for done, origin in enumerate(request.origins):
         calibration = calibration_as_of(origin, pwt=pwt)
         draws = run_forecast(request.forecast_request(), calibration, executor).tfp_growth
-        forecasts.append(_by_lead(draws.sel(scenario="policy", drop=True), origin))
+        forecasts.append(by_lead(draws.sel(scenario="policy", drop=True), origin))
         quantiles.append(forecasts[-1].quantile([0.05, 0.5, 0.95], dim="draw"))
         if on_progress is not None:
             on_progress(done + 1, len(request.origins))
@@ -155,7 +155,7 @@ def run_backtest(
     scores["pit"] = pit(forecast, realized, np.random.default_rng([request.seed, 1]))
     for level in LEVELS:
         scores[f"in_{round(100 * level)}"] = interval_hit(forecast, realized, level)
-    for name, q in (("p05", 0.05), ("median", 0.5), ("p95", 0.95)):
+    for name, q in (("p05", 0.05), ("p50", 0.5), ("p95", 0.95)):
         scores[name] = quantile.sel(quantile=q, drop=True)
     available = scores.crps.notnull() | forecast.notnull().any("draw")
     scores["benchmark_crps"] = xr.concat(
@@ -176,8 +176,8 @@ def run_backtest(
     return scores
 
 
-def _by_lead(draws: xr.DataArray, origin: int) -> xr.DataArray:
-    """Index a forecast (draw, year, economy) by years ahead of its origin."""
+def by_lead(draws: xr.DataArray, origin: int) -> xr.DataArray:
+    """Index data by year (a forecast, a benchmark) by years ahead of its origin instead."""
     leads = draws.assign_coords(lead=("year", draws.year.values - origin))
     return leads.swap_dims(year="lead").drop_vars("year")
 
@@ -191,10 +191,10 @@ def _benchmark_crps(
         observed = realized.sel(origin=origin, drop=True)
         if kind == "random_walk":
             mean, sd = random_walk_drift(growth, origin, request.horizon_years, TREND_WINDOW_YEARS)
-            score = crps_normal(_by_lead(mean, origin), _by_lead(sd, origin), observed)
+            score = crps_normal(by_lead(mean, origin), by_lead(sd, origin), observed)
         else:
             members = climatology(growth, origin, request.horizon_years)
-            score = crps_ensemble(_by_lead(members, origin), observed)
+            score = crps_ensemble(by_lead(members, origin), observed)
         per_origin.append(score)
     return xr.concat(per_origin, dim="origin", join="outer").assign_coords(origin=list(request.origins))
 

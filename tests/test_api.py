@@ -23,7 +23,7 @@ from api.results import summary_document
 from api.schema import request_from_dict
 from api.settings import Settings
 from api.store import JobStore
-from forecaster import Calibration, forecast
+from forecaster import MODEL_VERSION, BacktestRequest, Calibration, forecast, run_backtest, track_record
 
 BODY = {"policy": "high-level-opening", "economies": ["CHN", "USA", "EU"], "horizon_years": 10,
         "draws": 1000, "seed": 7}
@@ -215,6 +215,12 @@ def test_catalogue_endpoints(service: httpx.Client, calibration: Calibration) ->
     assert economies["sha256"] == calibration.digest
     assert {"value", "source", "year"} <= set(economies["economies"]["CHN"]["data"]["rd_intensity"])
     assert service.get("/healthz").json() == {"status": "ok"}
+    record = service.get("/v1/track-record").json()  # the backtest's headline, as the CLI prints it
+    assert record == {**track_record(run_backtest(BacktestRequest())), **{
+        key: record[key] for key in ("best_benchmark", "skill_vs_best", "origins", "horizon_years",
+                                     "n_draws", "model_version")}}
+    assert record["origins"] == [1990, 1995, 2000, 2005] and record["model_version"] == MODEL_VERSION
+    assert record["skill_vs_best"] == record[f"skill_vs_{record['best_benchmark']}"]
 
 
 def test_api_keys(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ def test_explore_a_preset(page: tuple[Page, str]) -> None:
     expect(tab.locator("#quantiles thead")).to_contain_text("p50")
     expect(tab.locator("#probabilities tbody")).to_contain_text("TFP growth > 2.00%")
     expect(tab.locator("#gains tbody tr")).to_have_count(3)
+    expect(tab.locator("#track-record-text")).to_contain_text("the 90% bands held the realized TFP growth")
     expect(tab.locator("#probabilities tbody")).to_contain_text("above the baseline")
     expect(tab.locator("#channels tbody tr")).to_have_count(6)
     first_chart = tab.get_attribute("#fanchart", "src")

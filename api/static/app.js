@@ -56,9 +56,22 @@ async function loadCatalogue() {
     }));
     state.levers = levers;
     buildLevers(levers);
+    showTrackRecord(await api("/v1/track-record").then((r) => r.json()));
   } catch (error) {
     showProblem(error);
   }
+}
+
+// How far to trust the fans: the backtest's pooled coverage and CRPS skill (docs/validation.md).
+function showTrackRecord(record) {
+  const skill = (100 * record.skill_vs_best).toFixed(1);
+  $("track-record-text").textContent =
+    `Baseline forecasts made in ${record.origins.join(", ")} with the data of the time, ` +
+    `${record.horizon_years} years ahead, against what happened (Penn World Table 9.1, ${record.cells} ` +
+    `economy-years): the 90% bands held the realized TFP growth ${(100 * record.coverage_90).toFixed(0)}% ` +
+    `of the time and the 50% bands ${(100 * record.coverage_50).toFixed(0)}%; the forecasts' CRPS is ` +
+    `${Math.abs(skill)}% ${record.skill_vs_best >= 0 ? "better" : "worse"} than the best naive benchmark ` +
+    `(${record.best_benchmark.replace("_", " ")}). Model ${record.model_version}.`;
 }
 
 function buildLevers(levers) {
