@@ -37,7 +37,8 @@ FIELDS: dict[str, tuple[float, float, bool, bool, str]] = {
     "tfp_level": (0.0, 2.0, False, True, "TFP level relative to the USA"),
     "tfp_growth": (-0.05, 0.1, True, True, "trend annual TFP growth"),
     "tfp_volatility": (0.0, 0.2, False, True, "standard deviation of annual TFP growth"),
-    "trade_openness": (0.0, 3.0, False, False, "(exports + imports) / GDP"),
+    "import_penetration": (0.0, 1.0, False, False,
+                           "merchandise imports / (GDP - exports + imports), at market prices"),
     "fdi_openness": (0.0, 1.0, True, False, "FDI inflows / GDP"),
     # A fully closed regime (1) would leave no data links to scale; below 1 is required.
     "digital_restrictiveness": (0.0, 1.0, True, False, "Digital STRI, 0 open to 1 closed"),
@@ -50,7 +51,12 @@ _ENTRY_KEYS = {"value", "unit", "year", "source", "assumption", "note"}
 _REQUIRED_ENTRY_KEYS = {"value", "unit", "year", "source", "assumption"}
 
 #: Fields computed from Penn World Table 9.1 by :func:`calibration_as_of`, never typed in.
-PWT_FIELDS: tuple[str, ...] = ("tfp_level", "tfp_growth", "tfp_volatility", "gdp_ppp")
+PWT_FIELDS: tuple[str, ...] = ("tfp_level", "tfp_growth", "tfp_volatility", "gdp_ppp", "import_penetration")
+#: Share of the EU's and ASEAN's members' merchandise trade that is with the rest of the world
+#: (assumption, recalled and unverified: intra-EU trade is about 60% of the members' goods trade
+#: in Eurostat's data, intra-ASEAN trade about 22%). PWT's trade of the members includes trade
+#: between them, which is domestic for the aggregate as one economy.
+EXTRA_BLOC_TRADE: dict[str, float] = {"EU": 0.4, "ASEAN": 0.78}
 #: Last year of PWT 9.1, the data of the default calibration.
 PWT_LAST_YEAR = 2017
 #: Base year of the default calibration: forecasts start the year after. The PWT fields are
@@ -276,6 +282,9 @@ def calibration_as_of(
     - ``tfp_volatility``: its standard deviation (ddof 1) over the last
       :data:`VOLATILITY_WINDOW_YEARS` years;
     - ``gdp_ppp``: ``cgdpo`` in ``as_of``, in trillion USD;
+    - ``import_penetration``: merchandise imports over domestic demand at market prices,
+      :math:`M / (Y - X + M)` in ``as_of`` (one minus ACR's share of expenditure on domestic
+      goods), for the EU and ASEAN with the members' trade scaled by :data:`EXTRA_BLOC_TRADE`;
 
     EU and ASEAN aggregated from their members (:func:`forecaster.history.economy_history`).
     Every other field keeps its value in ``inputs``; where that value's data year is
@@ -349,7 +358,10 @@ def _pwt_fields(history: xr.Dataset, as_of: int) -> dict[str, Any] | None:
     if at is None or trend.size < MIN_YEARS or spread.size < MIN_YEARS:
         return None
     level, size = float(at.tfp_level), float(at.gdp_ppp)
-    if not np.isfinite(level) or not np.isfinite(size):
+    code = str(history.economy.values)
+    extra = EXTRA_BLOC_TRADE.get(code, 1.0)
+    imports, exports = extra * float(at.import_share), extra * float(at.export_share)
+    if not np.all(np.isfinite([level, size, imports, exports])):
         return None
 
     def entry(value: float, unit: str, note: str) -> dict[str, Any]:
@@ -368,4 +380,14 @@ def _pwt_fields(history: xr.Dataset, as_of: int) -> dict[str, Any] | None:
                                 f"over {span(spread)}"),
         "gdp_ppp": entry(size / 1e6, "trillion current-PPP USD (cgdpo)", f"cgdpo in {as_of}, "
                          "summed over members"),
+        "import_penetration": {
+            **entry(imports / (1.0 - exports + imports),
+                    "merchandise imports / (GDP - exports + imports), market prices",
+                    f"{as_of}; imports -csh_m pl_m / pl_gdpo and exports csh_x pl_x / pl_gdpo of GDP"),
+            # The aggregates' value rests on an unverified share of trade outside the bloc.
+            **({"assumption": True,
+                "note": f"{as_of}; the members' merchandise trade at market prices times the assumed "
+                        f"extra-bloc share {extra} (EXTRA_BLOC_TRADE: recalled, unverified)"}
+               if code in EXTRA_BLOC_TRADE else {}),
+        },
     }

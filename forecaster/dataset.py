@@ -43,7 +43,7 @@ from forecaster.simulation import (
 from forecaster.summary import PROBABILITY_ATTRS, SUMMARISED, summarize, summary_levels
 
 #: Version of the model equations; bump when results change for the same request.
-MODEL_VERSION = "2.1"
+MODEL_VERSION = "2.2"
 #: Largest forecast, in draw x year x economy cells, whose every draw :func:`forecast` keeps:
 #: 10,000 draws x 30 years x 12 economies, about 1.5 GB at peak. Larger runs are summarised
 #: inside their tasks, whose memory does not grow with the number of draws.

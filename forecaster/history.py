@@ -2,7 +2,7 @@ r"""Historical TFP, human capital and trade of the 12 economies, from Penn World
 
 The data are a shipped extract of PWT 9.1 (``forecaster/data/pwt91_extract.csv``,
 described in ``docs/data.md`` and in ``pwt91_extract.json`` next to it): the member
-countries of the 12 economies, 1950-2017, ten variables, values unchanged.
+countries of the 12 economies, 1950-2017, 13 variables, values unchanged.
 :func:`load_pwt` reads it by country; :func:`economy_history` aggregates the members
 of the EU-27 and ASEAN into one economy each.
 
@@ -75,14 +75,15 @@ HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
         "hc (human capital per person); aggregates: mean over the members with hc, weighted by emp",
     ),
     "import_share": (
-        "1 (fraction of GDP)",
-        "-csh_m (merchandise imports at current PPPs, PWT stores them negative); aggregates: mean over "
-        "the members with csh_m, weighted by cgdpo, trade between members included",
+        "1 (fraction of GDP at market prices)",
+        "merchandise imports over GDP at market prices, -csh_m pl_m / pl_gdpo (PWT stores csh_m "
+        "negative); aggregates: mean over the members with data, weighted by nominal GDP "
+        "cgdpo pl_gdpo, trade between members included",
     ),
     "export_share": (
-        "1 (fraction of GDP)",
-        "csh_x (merchandise exports at current PPPs); aggregates: mean over the members with csh_x, "
-        "weighted by cgdpo, trade between members included",
+        "1 (fraction of GDP at market prices)",
+        "merchandise exports over GDP at market prices, csh_x pl_x / pl_gdpo; aggregates: mean over "
+        "the members with data, weighted by nominal GDP cgdpo pl_gdpo, trade between members included",
     ),
     "rgdpna": (
         "million 2011 USD",
@@ -170,6 +171,7 @@ def _weighted_mean(values: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
 def _aggregate(members: xr.Dataset) -> xr.Dataset:
     """Aggregate the members of one economy into the variables of :func:`economy_history`, shape (year,)."""
     log_tfp = np.log(members.rtfpna)
+    nominal_gdp = members.cgdpo * members.pl_gdpo
     return xr.Dataset(
         {
             # A chain index: growth from t-1 to t weighted by each member's real GDP at t-1, the
@@ -177,8 +179,10 @@ def _aggregate(members: xr.Dataset) -> xr.Dataset:
             "tfp_growth": _weighted_mean(log_tfp - log_tfp.shift(year=1), members.rgdpna.shift(year=1)),
             "tfp_level": _weighted_mean(members.ctfp, members.cgdpo),
             "human_capital": _weighted_mean(members.hc, members.emp),
-            "import_share": _weighted_mean(-members.csh_m, members.cgdpo),
-            "export_share": _weighted_mean(members.csh_x, members.cgdpo),
+            # csh_m is imports at their own price level over GDP at PPPs: times pl_m / pl_gdpo it is
+            # their share of GDP at market prices, the share trade models use.
+            "import_share": _weighted_mean(-members.csh_m * members.pl_m / members.pl_gdpo, nominal_gdp),
+            "export_share": _weighted_mean(members.csh_x * members.pl_x / members.pl_gdpo, nominal_gdp),
             "rgdpna": members.rgdpna.sum("country", min_count=1),
             "gdp_ppp": members.cgdpo.sum("country", min_count=1),
         }
@@ -210,9 +214,11 @@ def economy_history(pwt: xr.Dataset, economies: Iterable[str] | None = None) -> 
           later: e.g. seven EU members (HRV CZE EST LVA LTU SVK SVN) from 1995.
         - ``tfp_level``: ``ctfp`` (USA = 1), weighted by ``cgdpo``.
         - ``human_capital``: ``hc``, weighted by ``emp``.
-        - ``import_share``: ``-csh_m`` and ``export_share``: ``csh_x``, fractions of GDP
-          weighted by ``cgdpo``. For the EU and ASEAN they include trade between members,
-          so they overstate the openness of the aggregate to the rest of the world.
+        - ``import_share``: ``-csh_m pl_m / pl_gdpo`` and ``export_share``:
+          ``csh_x pl_x / pl_gdpo``, merchandise trade as fractions of GDP at market prices,
+          weighted by nominal GDP ``cgdpo pl_gdpo``. For the EU and ASEAN they include trade
+          between members, so they overstate the openness of the aggregate to the rest of
+          the world.
         - ``rgdpna`` and ``gdp_ppp`` (``cgdpo``): sums over the members with data.
 
         The attributes of ``pwt`` (version, licence, citation) are kept.

@@ -118,9 +118,10 @@ class Assumptions:
     ----------
     hardware_trade_factor : float
         Rise of bilateral trade, relative to home sales, that the hardware lever
-        delivers at full intensity: 1/0.72 (Limao and Venables 2001: moving
-        infrastructure from the 75th percentile to the median cuts transport
-        costs by 12 pp and raises trade by the inverse of a 28% fall). The log
+        delivers at full intensity: 1/0.72 (Limao and Venables 2001: worse
+        infrastructure, from the median to the 75th percentile of transport
+        costs, raises them by 12 pp and cuts trade by 28%; the lever is the
+        reverse move). The log
         trade-cost cut is :math:`\ln(1/0.72)/\theta`, so the trade response is
         the cited one at every theta.
     software_cut_ln2 : float
@@ -377,7 +378,7 @@ def build_params(
     distance = great_circle_km(cal["latitude"], cal["longitude"])
     size = cal["gdp_ppp"]
     delta_goods, delta_factors, delta_digital = assumptions.distance_elasticities
-    import_share = np.clip(cal["trade_openness"] / 2.0, 0.01, 0.9)  # balanced trade
+    import_share = np.clip(cal["import_penetration"], 0.01, 0.9)  # 1 - pi_nn, ACR's 1 - lambda
     goods = gravity_shares(size, distance, delta_goods, import_share)
     factor_foreign = np.clip(assumptions.fdi_stock_to_inflow * cal["fdi_openness"], 0.01, 0.8)
     factors = gravity_shares(size, distance, delta_factors, factor_foreign)

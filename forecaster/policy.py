@@ -238,8 +238,8 @@ PRESETS: dict[str, PolicyMix] = {
 
 PRESET_DESCRIPTIONS: dict[str, str] = {
     "baseline": "No policy change: current trade costs, data regimes and cooperation persist.",
-    "hardware": "China upgrades physical interconnectivity (median to 75th-percentile "
-    "infrastructure) with all partners.",
+    "hardware": "China upgrades physical interconnectivity with all partners (the trade gain of "
+    "moving from 75th-percentile to median infrastructure costs).",
     "software": "China aligns rules and standards with all partners (an FTA-equivalent cut "
     "in regulatory trade costs) and strengthens IP-based idea diffusion.",
     "digital": "China opens cross-border data flows towards the most open observed regime.",
@@ -254,16 +254,16 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
 #: (details and formulas: docs/model.md section 5.2).
 LEVER_DESCRIPTIONS: dict[str, str] = {
     "hardware": "Physical interconnectivity (transport, logistics, networks): cuts trade costs "
-    "on enacting-partner pairs by 0.113 log points at full intensity, the move from median to "
-    "75th-percentile infrastructure (Limao and Venables 2001).",
+    "on enacting-partner pairs by ln(1/0.72) / theta at full intensity, raising bilateral trade "
+    "by 1/0.72 (x1.39) at every theta: worse infrastructure, from the median to the 75th "
+    "percentile of transport costs, raises them 12 pp and cuts trade 28% (Limao and Venables 2001).",
     "software": "Rule and standards alignment, IP: an FTA-equivalent trade-cost cut (ln 2 / theta, "
     "doubling bilateral trade in partial equilibrium; Baier and Bergstrand 2007) and +10% "
     "idea-diffusion rate for the enacting economies (assumption).",
     "digital": "Cross-border data flows: moves the enacting economies' Digital STRI towards the "
     "most open observed score (0.04, OECD), lowering trade costs and raising data links.",
     "industrial": "Industrial cooperation (FDI, joint R&D, talent): +50% factor links with "
-    "partners before renormalisation (order of magnitude of Bahar and Rapoport 2018) and +5% "
-    "R&D intensity and talent for the enacting economies (assumption).",
+    "partners before renormalisation (order of magnitude of Bahar and Rapoport 2018; assumption).",
 }
 
 

@@ -55,6 +55,9 @@ VARIABLES = {
     "rtfpna": "TFP at constant national prices (2011 = 1).",
     "csh_x": "Share of merchandise exports at current PPPs.",
     "csh_m": "Share of merchandise imports at current PPPs.",
+    "pl_x": "Price level of exports (price level of USA GDPo in 2011 = 1).",
+    "pl_m": "Price level of imports (price level of USA GDPo in 2011 = 1).",
+    "pl_gdpo": "Price level of CGDPo (PPP/XR, price level of USA GDPo in 2011 = 1).",
 }
 CITATION = (
     'Feenstra, Robert C., Robert Inklaar and Marcel P. Timmer (2015), "The Next Generation of the Penn '

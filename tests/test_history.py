@@ -148,9 +148,14 @@ def test_import_share_is_stored_negative(pwt: xr.Dataset, hist: xr.Dataset) -> N
     present = pwt.csh_m.notnull()
     assert int(present.sum()) > 0 and (pwt.csh_m.where(present) < 0).sum() == present.sum()
     assert round(float(pwt.csh_m.sel(country="USA", year=2017)), 3) == -0.178
-    assert float(hist.import_share.sel(economy="USA", year=2017)) == -float(
-        pwt.csh_m.sel(country="USA", year=2017)
+    usa = pwt.sel(country="USA", year=2017)
+    # At market prices: imports at their price level over GDP at its price level.
+    assert float(hist.import_share.sel(economy="USA", year=2017)) == pytest.approx(
+        -float(usa.csh_m * usa.pl_m / usa.pl_gdpo), rel=1e-15
     )
+    # US merchandise imports were about 12-13 % of GDP at market prices in 2017 (2.4 of 19.5
+    # trillion USD, national accounts); at PPPs PWT's csh_m says 17.8 %.
+    assert 0.11 < float(hist.import_share.sel(economy="USA", year=2017)) < 0.14
 
 
 # ---- economy_history ---------------------------------------------------------------------------
