@@ -1,8 +1,9 @@
 """Prometheus metrics of the service (prometheus-client), one registry per app.
 
 Names follow Prometheus conventions: the ``forecaster_`` prefix, base units
-(seconds), ``_total`` on counters, and low-cardinality labels (the route
-template, never the raw path; the status code; the job state).
+(seconds), ``_total`` on counters, and low-cardinality labels whatever clients
+send: the method from a fixed set (:data:`KNOWN_METHODS`, else ``other``), the
+route template, never the raw path; the status code; the job state.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from api.store import JobStore
 
 disable_created_metrics()  # no `_created` series: they double the output and no dashboard reads them
 
+#: HTTP methods counted by name (RFC 9110 and PATCH); any other is counted as ``other``, so that
+#: clients cannot grow the label set of the request metrics, whatever method they send.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"})
 #: Latency buckets of HTTP requests, in seconds.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: Reads the Ray cluster's CPUs, all and not in use (None while Ray is not ready).
@@ -104,6 +108,7 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            labels = (scope["method"], template, str(status))
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            labels = (method, template, str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
