@@ -288,7 +288,7 @@ def calibration_as_of(
 
     EU and ASEAN aggregated from their members (:func:`forecaster.history.economy_history`).
     Every other field keeps its value in ``inputs``; where that value's data year is
-    after ``as_of`` (no series in the project reaches back, e.g. the Digital STRI starts
+    after the base year (no series in the project reaches back, e.g. the Digital STRI starts
     in 2014), its note says that it is held there. Economies with fewer than
     :data:`MIN_YEARS` years of TFP growth or no TFP level in ``as_of`` are left out
     and named in the description (RUS before 1999).
@@ -316,6 +316,7 @@ def calibration_as_of(
         If fewer than two economies have the data, or a computed value is out of range.
     """
     inputs = shipped_inputs() if inputs is None else dict(inputs)
+    base_year = as_of if base_year is None else base_year
     records = inputs["economies"]
     pwt = load_pwt() if pwt is None else pwt
     history = economy_history(pwt.sel(year=slice(None, as_of)), economies=list(records))
@@ -326,7 +327,7 @@ def calibration_as_of(
         if measured is None:
             left_out.append(code)
             continue
-        held = {field: _held(entry, as_of) for field, entry in record.items() if field in FIELDS}
+        held = {field: _held(entry, base_year) for field, entry in record.items() if field in FIELDS}
         economies[code] = {**{k: v for k, v in record.items() if k not in FIELDS}, **held, **measured}
     note = f" Penn World Table fields computed with data up to {as_of}."
     if left_out:
@@ -334,18 +335,22 @@ def calibration_as_of(
     data = {
         **inputs,
         "version": f"{inputs['version']}+pwt{as_of}",
-        "base_year": as_of if base_year is None else base_year,
+        "base_year": base_year,
         "description": str(inputs.get("description", "")) + note,
         "economies": economies,
     }
     return calibration_from_dict(data)
 
 
-def _held(entry: Mapping[str, Any], as_of: int) -> Mapping[str, Any]:
-    """Return a shipped field, its note saying when it is held at a value observed after ``as_of``."""
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("year"), int) or entry["year"] <= as_of:
+def _held(entry: Mapping[str, Any], base_year: int) -> Mapping[str, Any]:
+    """Return a shipped field, its note saying so when it is held at a value observed after ``base_year``.
+
+    A value observed after the base year is later than what the forecast may know (a past origin);
+    one observed between the PWT data and a later base year is not.
+    """
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("year"), int) or entry["year"] <= base_year:
         return entry
-    held = f"Held at this {entry['year']} value for a calibration as of {as_of} (no earlier observation)."
+    held = f"Held at this {entry['year']} value for a calibration as of {base_year} (no earlier observation)."
     return {**entry, "note": f"{entry['note']} {held}" if entry.get("note") else held}
 
 
