@@ -48,6 +48,7 @@ from forecaster import (
     forecast,
     write_netcdf,
 )
+from forecaster.errors import bounded
 from forecaster.summary import headline_table
 
 #: Exit codes of ``forecaster batch`` (meanings in :mod:`api.cli`); 130 as a shell reports SIGINT.
@@ -55,6 +56,23 @@ EXIT_OK, EXIT_INVALID, EXIT_SCENARIO_FAILED, EXIT_CLUSTER_UNAVAILABLE, EXIT_JOB_
 EXIT_INTERRUPTED = 130
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_SCENARIOS = 1000
+#: Largest batch file read: a thousand scenarios with policies of their own fit in well under it.
+MAX_FILE_BYTES = 4_000_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases (``*name``).
+
+    A few hundred bytes of nested aliases can expand to gigabytes ("billion laughs"), and a
+    batch file has no need of them.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            message = "aliases (*name) are not allowed in batch files"
+            raise yaml.composer.ComposerError(None, None, message, mark)
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
 
 class BatchFileError(ForecasterError):
@@ -82,9 +100,14 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
         Listing every invalid scenario and field; nothing has run.
     """
     try:
-        data = yaml.safe_load(path.read_text())  # JSON is YAML; safe_load builds plain data only
-    except (OSError, yaml.YAMLError) as error:
-        raise BatchFileError(path, [f"cannot read the file: {error}"]) from None
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            limit = f"the file is {size:,} bytes, more than the limit of {MAX_FILE_BYTES:,}"
+            raise BatchFileError(path, [limit])
+        # JSON is YAML; the safe loader builds plain data only, and this one refuses aliases.
+        data = yaml.load(path.read_text(), Loader=_NoAliasLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise BatchFileError(path, [f"cannot read the file: {bounded(str(error))}"]) from None
     if not isinstance(data, Mapping) or set(data) - {"defaults", "scenarios"}:
         raise BatchFileError(path, ["the file must be an object with 'scenarios' (and optional 'defaults')"])
     defaults = data.get("defaults") or {}

@@ -37,9 +37,11 @@ from api.batch import (
 )
 from forecaster import (
     PRESETS,
+    Calibration,
     Executor,
     ForecasterError,
     ForecastRequest,
+    RequestError,
     SerialExecutor,
     fan_chart,
     forecast,
@@ -73,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
     run.add_argument("--no-baseline", action="store_true", help="skip the baseline comparison")
     _executor_option(run)
-    run.add_argument("--chart-economy", default="CHN", help="economy of the fan chart")
+    run.add_argument("--chart-economy", default="",
+                     help="economy of the fan chart (default: CHN if simulated, else the first)")
     run.add_argument(
         "--netcdf", action="store_true",
         help="also write every draw to draws.nc (runs too large to keep every draw: the summary, summary.nc)",
@@ -165,6 +168,7 @@ def forecast_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         compare_to_baseline=not args.no_baseline,
     )
+    chart = _chart_economy(args.chart_economy, request, calibration)  # checked before anything runs
     executor = _executor(args.executor)
     n_blocks = len(plan_blocks(request.n_draws, request.seed, request.block_size))
     with tqdm(total=n_blocks, unit="block", desc=f"forecast {policy.name}", file=sys.stderr) as bar:
@@ -178,8 +182,7 @@ def forecast_command(args: argparse.Namespace) -> int:
     _print_table(headline_table(summary))
     out: Path = args.out
     written = [write_summary_csv(summary, out / "summary.csv")]
-    economy = args.chart_economy if args.chart_economy in summary.economy.values else str(summary.economy[0])
-    written.append(fan_chart(summary, economy, out / f"fanchart-{economy}.png"))
+    written.append(fan_chart(summary, chart, out / f"fanchart-{chart}.png"))
     if args.netcdf:
         if result.draws is None:
             written.append(write_netcdf(summary, out / "summary.nc"))
@@ -188,6 +191,17 @@ def forecast_command(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _chart_economy(chosen: str, request: ForecastRequest, calibration: Calibration) -> str:
+    """Choose the fan chart's economy: the one asked for, else CHN if simulated, else the first."""
+    simulated = request.economies or calibration.economies
+    if not chosen:
+        return "CHN" if "CHN" in simulated else simulated[0]
+    if chosen not in simulated:
+        raise RequestError("--chart-economy", f"must be one of the simulated economies {list(simulated)}, "
+                                              f"got {chosen!r}")
+    return chosen
 
 
 def backtest_command(args: argparse.Namespace) -> int:

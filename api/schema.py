@@ -43,6 +43,9 @@ def request_from_dict(data: Any, where: str = "request") -> ForecastRequest:
     """
     if not isinstance(data, Mapping):
         raise RequestError(where, f"must be an object, got {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            raise RequestError(f"{where}.{key!r}", f"keys must be field names (strings), got {key!r}")
     unknown = sorted(set(data) - set(REQUEST_FIELDS))
     if unknown:
         raise RequestError(f"{where}.{unknown[0]}", f"unknown field; allowed: {sorted(REQUEST_FIELDS)}")

@@ -6,6 +6,16 @@ the allowed range, so that the HTTP layer can pass the message on unchanged.
 
 from __future__ import annotations
 
+#: Longest message and field path an error keeps: a bad value echoed back is cut to a short
+#: prefix, so that a megabyte of input never becomes a megabyte of error.
+MAX_MESSAGE_CHARACTERS = 300
+MAX_FIELD_CHARACTERS = 100
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARACTERS) -> str:
+    """Return ``text`` cut to ``limit`` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
 
 class ForecasterError(Exception):
     """Base class of every error raised by :mod:`forecaster`."""
@@ -23,9 +33,9 @@ class PolicyError(ForecasterError, ValueError):
     """
 
     def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
+        self.field = bounded(field, MAX_FIELD_CHARACTERS)
+        self.message = bounded(message)
+        super().__init__(f"{self.field}: {self.message}")
 
 
 class CalibrationError(ForecasterError, ValueError):
@@ -42,10 +52,10 @@ class CalibrationError(ForecasterError, ValueError):
     """
 
     def __init__(self, economy: str | None, field: str, message: str) -> None:
-        self.economy = economy
-        self.field = field
-        where = f"economy {economy!r}, field {field!r}" if economy else f"field {field!r}"
-        super().__init__(f"calibration {where}: {message}")
+        self.economy = economy if economy is None else bounded(str(economy), MAX_FIELD_CHARACTERS)
+        self.field = bounded(field, MAX_FIELD_CHARACTERS)
+        where = f"economy {self.economy!r}, field {self.field!r}" if economy else f"field {self.field!r}"
+        super().__init__(f"calibration {where}: {bounded(message)}")
 
 
 class RequestError(ForecasterError, ValueError):
@@ -60,9 +70,9 @@ class RequestError(ForecasterError, ValueError):
     """
 
     def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
+        self.field = bounded(field, MAX_FIELD_CHARACTERS)
+        self.message = bounded(message)
+        super().__init__(f"{self.field}: {self.message}")
 
 
 class CancelledError(ForecasterError):

@@ -142,6 +142,9 @@ def _codes(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
 def _check_keys(data: Any, path: str, allowed: set[str]) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise PolicyError(path, f"must be an object, got {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            raise PolicyError(f"{path}.{key!r}", f"keys must be field names (strings), got {key!r}")
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise PolicyError(f"{path}.{unknown[0]}", f"unknown field; allowed: {sorted(allowed)}")
