@@ -213,6 +213,11 @@ def policy_from_dict(data: Any, path: str = "policy") -> PolicyMix:
     name = data.get("name", base.name)
     if not isinstance(name, str) or not 0 < len(name) <= 64:
         raise PolicyError(f"{path}.name", f"must be a string of 1 to 64 characters, got {name!r}")
+    # Names are stored, written into files and sent back: a lone surrogate cannot be encoded as
+    # UTF-8 and a control character breaks lines and terminals (isprintable is False for both).
+    if not name.isprintable():
+        raise PolicyError(f"{path}.name", f"must be printable text (no control characters or lone "
+                                          f"surrogates), got {name!r}")
     return PolicyMix(**levers, fragmentation=fragmentation, name=name)
 
 

@@ -114,3 +114,26 @@ def test_the_chart_economy_is_checked_before_the_forecast_runs(
     assert not out.exists()  # nothing ran
     assert main(argv) == 0  # without CHN, the default chart is the first economy's
     assert (out / "fanchart-USA.png").exists()
+
+
+def test_a_lone_surrogate_is_refused_before_anything_is_stored(service: httpx.Client) -> None:
+    """JSON may escape a lone surrogate, which no UTF-8 file or response can hold: 422, nothing stored."""
+    def stored() -> float:
+        lines = service.get("/metrics").text.splitlines()
+        return sum(float(line.split()[-1]) for line in lines if line.startswith("forecaster_jobs{"))
+
+    before = stored()
+    body = b'{"policy": {"name": "\\ud800"}, "economies": ["CHN", "USA"], "horizon_years": 5, "draws": 10}'
+    response = service.post("/v1/forecasts", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.policy.name"
+    assert stored() == before
+
+
+def test_a_control_character_in_a_batch_policy_name_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = tmp_path / "names.yaml"
+    batch.write_text('scenarios:\n  - {name: a, policy: {name: "bell\\a"}}\n')
+    assert main(["batch", str(batch), "--out", str(tmp_path / "out")]) == 2
+    assert "policy.name: must be printable text" in capsys.readouterr().err
