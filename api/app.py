@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
@@ -28,7 +29,14 @@ from api import problems
 from api.metrics import Metrics, MetricsMiddleware
 from api.models import ForecastIn, JobOut, Links
 from api.problems import Problem, invalid
-from api.results import DRAWS_NETCDF, SUMMARY_JSON, SUMMARY_NETCDF, fan_chart_file, summary_csv_file
+from api.results import (
+    DRAWS_NETCDF,
+    MEGABYTE,
+    SUMMARY_JSON,
+    SUMMARY_NETCDF,
+    fan_chart_file,
+    summary_csv_file,
+)
 from api.runner import JobRunner
 from api.schema import check_request, request_from_dict, request_to_dict
 from api.settings import Settings
@@ -53,7 +61,8 @@ API_KEY_HEADER = "X-API-Key"
 STATIC = Path(__file__).parent / "static"
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when keys are set")
 _OVERLOADED: dict[int | str, dict[str, Any]] = {
-    503: {"description": "too many jobs queued or running; see Retry-After"}
+    503: {"description": "too many jobs queued or running, or the job store is busy; see Retry-After"},
+    507: {"description": "the data volume has too little free space for the job's files; see Retry-After"},
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such job"}}
 _NOT_READY: dict[int | str, dict[str, Any]] = {**_NOT_FOUND, 409: {"description": "not finished"}}
@@ -325,8 +334,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        """Answer while the process is alive."""
+    async def healthz() -> dict[str, str]:
+        """Answer while the process is alive (on the event loop: never queued behind store waits)."""
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready; detail says why"}})
@@ -336,6 +345,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store: JobStore = app.state.store
         if not store.writable():
             found.append(f"job store {store.path} is not writable")
+        free = shutil.disk_usage(settings.data_dir).free
+        if free < settings.min_free_megabytes * MEGABYTE:
+            found.append(f"the data volume has {free / MEGABYTE:,.0f} MB free, below the floor of "
+                         f"{settings.min_free_megabytes:,} MB")
         if using_ray:
             ray_status = readiness()
             if not ray_status["ready"]:

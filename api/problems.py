@@ -16,15 +16,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from api.store import JobStateError, StoreFullError
+from api.results import InsufficientStorageError, ResultTooLargeError
+from api.store import JobStateError, StoreFullError, StoreUnavailableError
 from cluster import ClusterUnavailableError
 from forecaster import ForecasterError, PolicyError, RequestError
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 #: Problem types (relative URIs, explained in docs/api.md).
-INVALID, OVERLOADED, CONFLICT, UNAVAILABLE = (
+INVALID, OVERLOADED, CONFLICT, UNAVAILABLE, STORAGE = (
     "/problems/invalid-request", "/problems/overloaded", "/problems/conflict", "/problems/unavailable",
+    "/problems/insufficient-storage",
 )
 
 
@@ -60,6 +62,14 @@ def _domain(error: ForecasterError, retry_after: int) -> Problem:
         return invalid(error.field, error.message)
     if isinstance(error, StoreFullError):
         return Problem(503, "Service overloaded", f"{error}; retry after {retry_after} s", OVERLOADED,
+                       headers={"Retry-After": str(retry_after)})
+    if isinstance(error, ResultTooLargeError):
+        return invalid(error.field, str(error))
+    if isinstance(error, InsufficientStorageError):
+        return Problem(507, "Insufficient storage", f"{error}; retry after {retry_after} s", STORAGE,
+                       headers={"Retry-After": str(retry_after)})
+    if isinstance(error, StoreUnavailableError):
+        return Problem(503, "Service unavailable", f"{error}; retry after {retry_after} s", UNAVAILABLE,
                        headers={"Retry-After": str(retry_after)})
     if isinstance(error, JobStateError):
         return Problem(409, "Conflict", str(error), CONFLICT)

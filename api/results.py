@@ -19,11 +19,72 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from forecaster import Forecast, fan_chart, write_netcdf, write_summary_csv
+from forecaster import (
+    CHANNELS,
+    EXACT_MAX_CELLS,
+    Forecast,
+    ForecasterError,
+    ForecastRequest,
+    fan_chart,
+    write_netcdf,
+    write_summary_csv,
+)
+from forecaster.dataset import VARIABLES
 
 SUMMARY_JSON, SUMMARY_NETCDF, SUMMARY_CSV, DRAWS_NETCDF = (
     "summary.json", "summary.nc", "summary.csv", "draws.nc",
 )
+#: Bytes of ``draws.nc`` per draw x year x economy cell and scenario: float32 for every per-draw
+#: variable, ``channel_growth`` once per channel.
+DRAWS_BYTES_PER_CELL = 4 * (len(VARIABLES) - 1 + len(CHANNELS))
+#: Bytes of ``summary.nc`` and ``summary.json`` per year x economy, generously (about 13 KB were
+#: measured with the default quantiles and a baseline).
+SUMMARY_BYTES_PER_CELL = 16_384
+MEGABYTE = 1_000_000
+
+
+class ResultTooLargeError(ForecasterError):
+    """A job's result files would exceed the service's size cap; ``field`` names what to reduce."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class InsufficientStorageError(ForecasterError):
+    """The data volume has too little free space for a job's files (and the floor kept free)."""
+
+
+def estimated_bytes(request: ForecastRequest, n_economies: int) -> int:
+    """Bytes a job's result files will take, before it runs (an upper estimate)."""
+    cells = request.n_draws * request.horizon_years * n_economies
+    scenarios = 2 if request.compare_to_baseline else 1
+    draws = cells * scenarios * DRAWS_BYTES_PER_CELL if cells <= EXACT_MAX_CELLS else 0
+    return draws + SUMMARY_BYTES_PER_CELL * request.horizon_years * n_economies
+
+
+def check_storage(needed: int, directory: Path, cap_bytes: int, floor_bytes: int) -> None:
+    """Refuse, before it runs, a job whose files exceed the cap or do not fit above the floor.
+
+    Raises
+    ------
+    ResultTooLargeError
+        If ``needed`` exceeds ``cap_bytes``.
+    InsufficientStorageError
+        If the volume of ``directory`` has less than ``needed + floor_bytes`` free.
+    """
+    if needed > cap_bytes:
+        raise ResultTooLargeError(
+            "body.draws", f"the result files would take about {needed / MEGABYTE:,.0f} MB, more than this "
+            f"service's limit of {cap_bytes / MEGABYTE:,.0f} MB a job: fewer draws, years or economies",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if free < needed + floor_bytes:
+        raise InsufficientStorageError(
+            f"the data volume has {free / MEGABYTE:,.0f} MB free; this job's files need about "
+            f"{needed / MEGABYTE:,.0f} MB and {floor_bytes / MEGABYTE:,.0f} MB are kept free"
+        )
 
 
 def _finite(values: Any) -> Any:
@@ -60,14 +121,21 @@ def summary_document(summary: xr.Dataset) -> dict[str, Any]:
 
 
 def write_results(directory: Path, result: Forecast) -> None:
-    """Write a job's files, atomically: readers see all of them or none."""
+    """Write a job's files, atomically: readers see all of them or none.
+
+    If writing fails (a full disk), the partial files are removed and the error raised.
+    """
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    write_netcdf(result.summary, partial / SUMMARY_NETCDF)
-    (partial / SUMMARY_JSON).write_text(json.dumps(summary_document(result.summary)))
-    if result.draws is not None:
-        write_netcdf(result.draws, partial / DRAWS_NETCDF)
+    try:
+        partial.mkdir(parents=True)
+        write_netcdf(result.summary, partial / SUMMARY_NETCDF)
+        (partial / SUMMARY_JSON).write_text(json.dumps(summary_document(result.summary)))
+        if result.draws is not None:
+            write_netcdf(result.draws, partial / DRAWS_NETCDF)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     shutil.rmtree(directory, ignore_errors=True)  # an older, superseded attempt
     partial.replace(directory)
 

@@ -5,7 +5,9 @@ run in parallel on Ray). The queue is bounded by the store's capacity check, so
 the backlog never grows without limit. Nothing accepted is lost: a job
 interrupted by a shutdown goes back to ``queued`` and, like any job still
 queued, is run again when the service starts (results are deterministic, so
-the rerun gives the same result).
+the rerun gives the same result). Nothing a job does stops the runner: a job
+whose files cannot be written fails with the reason, and a store that cannot
+be written for a while (locked, full disk) is retried.
 """
 
 from __future__ import annotations
@@ -15,15 +17,21 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from api.metrics import Metrics
-from api.results import write_results
+from api.results import MEGABYTE, check_storage, estimated_bytes, write_results
 from api.settings import Settings
-from api.store import JobRecord, JobStore, job_id
+from api.store import JobRecord, JobStatus, JobStore, StoreUnavailableError, job_id
 from forecaster import Calibration, CancelledError, Executor, ForecasterError, ForecastRequest, forecast
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: How long the runner keeps retrying a store it cannot write before it gives the job up (it stays
+#: ``running`` in the store, so a restart runs it again).
+STORE_RETRY_SECONDS = 60.0
 
 
 class JobRunner:
@@ -37,13 +45,16 @@ class JobRunner:
     executor : Executor
         Where each job's blocks run (Ray in production).
     metrics : Metrics
+    store_retry_seconds : float
+        How long a store write is retried while the store is unavailable.
     """
 
     def __init__(
         self, store: JobStore, settings: Settings, calibration: Calibration, executor: Executor,
-        metrics: Metrics,
+        metrics: Metrics, store_retry_seconds: float = STORE_RETRY_SECONDS,
     ) -> None:
         self.store = store
+        self.store_retry_seconds = store_retry_seconds
         self.settings = settings
         self.calibration = calibration
         self.executor = executor
@@ -75,8 +86,14 @@ class JobRunner:
         ------
         api.store.StoreFullError
             If the store already holds ``max_active_jobs`` queued or running jobs.
+        api.results.ResultTooLargeError, api.results.InsufficientStorageError
+            If its files would exceed the size cap, or not fit on the data volume above
+            the free-space floor (checked before it is queued).
         """
         job = job_id(request, self.calibration.digest)
+        existing = self.store.get(job)
+        if existing is None or existing.status in ("failed", "cancelled"):
+            self._check_storage(request)
         record, queued = self.store.submit(job, request, self.settings.max_active_jobs)
         if queued:
             self._queue.put(job)
@@ -94,20 +111,41 @@ class JobRunner:
         for job in self.store.expire(timedelta(days=self.settings.retention_days)):
             shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
 
+    def _check_storage(self, request: ForecastRequest) -> None:
+        economies = len(request.economies or self.calibration.economies)
+        settings = self.settings
+        check_storage(estimated_bytes(request, economies), settings.results_dir,
+                      settings.max_result_megabytes * MEGABYTE, settings.min_free_megabytes * MEGABYTE)
+
+    def _persist(self, write: Callable[[], T]) -> T:
+        """Run a store write, retrying while the store is unavailable (locked, full disk)."""
+        deadline = time.monotonic() + self.store_retry_seconds
+        while True:
+            try:
+                return write()
+            except StoreUnavailableError:
+                if time.monotonic() > deadline or self._stopping.is_set():
+                    raise
+                log.warning("job store unavailable; retrying", exc_info=True)
+                time.sleep(1.0)
+
     def _work(self) -> None:
         while not self._stopping.is_set():
             try:
                 job = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            self._run(job)
-            self.expire()
+            try:
+                self._run(job)
+                self.expire()
+            except Exception:  # nothing a job or the store does may stop the runner
+                log.exception("job %s: the store could not record its state; it runs again at restart", job)
 
     def _run(self, job: str) -> None:
         # Jobs run one at a time on this thread, so a cancel recorded before this start was
         # meant for an earlier run of the same job (cancelled, then submitted again).
         with self._lock:
-            claimed = self.store.start(job)
+            claimed = self._persist(lambda: self.store.start(job))
             self._cancelled.discard(job)
         if not claimed:
             return  # cancelled while it waited
@@ -126,10 +164,17 @@ class JobRunner:
             nonlocal reported
             if done == total or done / total - reported >= 0.01:  # at most ~100 writes a job
                 reported = done / total
-                self.store.set_progress(job, reported)
+                try:
+                    self.store.set_progress(job, reported)
+                except StoreUnavailableError:  # progress is a courtesy: the next report catches up
+                    log.warning("job %s: progress not recorded", job, exc_info=True)
+
+        def finish(status: JobStatus, error: str | None = None) -> bool:
+            return self._persist(lambda: self.store.finish(job, status, error))
 
         started = time.perf_counter()
         try:
+            self._check_storage(request)  # the disk may have filled since it was accepted
             result = forecast(
                 request, self.calibration, self.executor, on_progress=progress,
                 should_cancel=lambda: self._stopping.is_set() or job in self._cancelled,
@@ -140,13 +185,17 @@ class JobRunner:
                 self.store.requeue(job)  # the service is stopping: run it again at the next start
             return  # otherwise the store already says cancelled
         except ForecasterError as error:
-            self.store.finish(job, "failed", str(error))
+            finish("failed", str(error))
+            return
+        except OSError as error:  # the results could not be written (their partial files are gone)
+            log.exception("job %s: results not written", job)
+            finish("failed", f"the results could not be written: {error}")
             return
         except Exception as error:  # a job must end in a state, whatever went wrong
             log.exception("job %s failed", job)
-            self.store.finish(job, "failed", f"internal error: {type(error).__name__}: {error}")
+            finish("failed", f"internal error: {type(error).__name__}: {error}")
             return
-        if not self.store.finish(job, "succeeded"):  # cancelled after its last block
+        if not finish("succeeded"):  # cancelled after its last block
             shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
             return
         self.metrics.draws.inc(request.n_draws)

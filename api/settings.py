@@ -36,6 +36,10 @@ class Settings(RayEnvironment):
     max_active_jobs: int = Field(8, ge=1, description="most jobs queued or running; past it, 503")
     retry_after_seconds: int = Field(10, ge=1, description="Retry-After sent with 503 when full")
     retention_days: float = Field(30.0, gt=0, description="finished jobs and results older are deleted")
+    max_result_megabytes: int = Field(2_000, ge=1, description="largest result files of one job, in MB; "
+                                      "larger requests are refused (413) before they run")
+    min_free_megabytes: int = Field(256, ge=0, description="free space kept on the data volume, in MB; "
+                                    "a job that would eat into it is refused (507)")
     executor: Literal["ray", "serial"] = Field("ray", description="where simulations run")
 
     @field_validator("api_keys", mode="before")

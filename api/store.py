@@ -40,8 +40,20 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 """
 
 
+#: Longest wait for another writer's lock: a request answers 503 after it rather than hang.
+LOCK_WAIT_SECONDS = 1.0
+
+
 class StoreFullError(ForecasterError):
     """As many jobs are queued or running as the service allows; try again later."""
+
+
+class StoreUnavailableError(ForecasterError):
+    """The job store cannot be used now; nothing was changed, try again later.
+
+    Locked by another writer past :data:`LOCK_WAIT_SECONDS`, or not writable (a full or
+    read-only disk, an I/O error).
+    """
 
 
 class JobStateError(ForecasterError):
@@ -89,13 +101,18 @@ class JobStore:
             db.executescript(_SCHEMA)
 
     @contextmanager
-    def _connect(self, lock_wait: float = 30.0) -> Iterator[sqlite3.Connection]:
+    def _connect(self, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[sqlite3.Connection]:
         # A connection per call: sqlite3 connections must not cross threads, and opening
         # one costs tens of microseconds. isolation_level=None: we issue BEGIN ourselves.
-        db = sqlite3.connect(self.path, timeout=lock_wait, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=lock_wait, isolation_level=None)
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailableError(f"job store {self.path}: {error}") from error
         db.row_factory = sqlite3.Row
         try:
             yield db
+        except sqlite3.OperationalError as error:  # locked, disk full, read-only, I/O error
+            raise StoreUnavailableError(f"job store {self.path}: {error}") from error
         finally:
             db.close()
 
@@ -228,9 +245,9 @@ class JobStore:
     def writable(self) -> bool:
         """Return True if the store can take its write lock now (for the readiness check)."""
         try:
-            with self._connect(lock_wait=1.0) as db:  # a probe must answer quickly
+            with self._connect() as db:
                 db.execute("BEGIN IMMEDIATE")
                 db.execute("ROLLBACK")
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreUnavailableError):
             return False
         return True

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import pytest
-from live_server import running
+from live_server import finished, running, wait_for
 
+from api import results
 from api.batch import MAX_FILE_BYTES
 from api.cli import main
+from api.metrics import Metrics
+from api.runner import JobRunner
 from api.settings import Settings
+from api.store import JobStatus, JobStore, StoreUnavailableError, job_id
+from forecaster import PRESETS, Calibration, ForecastRequest, SerialExecutor
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +148,133 @@ def test_a_control_character_in_a_batch_policy_name_is_refused(
     batch.write_text('scenarios:\n  - {name: a, policy: {name: "bell\\a"}}\n')
     assert main(["batch", str(batch), "--out", str(tmp_path / "out")]) == 2
     assert "policy.name: must be printable text" in capsys.readouterr().err
+
+
+# ---- a full disk ----------------------------------------------------------------------------------
+
+BODY = {"policy": "digital", "economies": ["CHN", "USA"], "horizon_years": 3, "draws": 200}
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs (root only; CI runs as root): a disk that is really full."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_work_that_cannot_be_written_is_refused_before_it_runs(small_volume: Path) -> None:
+    settings = Settings(data_dir=small_volume, executor="serial", min_free_megabytes=1,
+                        max_result_megabytes=50)
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        big = {**BODY, "draws": 2000, "horizon_years": 10}  # about 5 MB of files on a 3 MB disk
+        response = client.post("/v1/forecasts", json=big)
+        assert response.status_code == 507 and response.headers["Retry-After"]
+        assert "free; this job's files need about 5 MB and 1 MB are kept free" in response.json()["detail"]
+        huge = {**BODY, "draws": 100_000, "horizon_years": 10}  # over the 50 MB cap
+        problem = client.post("/v1/forecasts", json=huge).json()
+        assert problem["status"] == 422 and problem["errors"][0]["field"] == "body.draws"
+        assert "more than this service's limit of 50 MB a job" in problem["errors"][0]["message"]
+        assert client.post("/v1/forecasts", json=BODY).status_code == 202  # small work still fits
+    tight = Settings(data_dir=small_volume, executor="serial", min_free_megabytes=10)
+    with running(tight) as url, httpx.Client(base_url=url, timeout=30) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "below the floor of 10 MB" in ready.json()["detail"]
+
+
+def test_a_write_that_fails_fails_its_job_and_the_runner_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC in the middle of writing the results: the job fails with the reason, no partial files
+    stay, and the next job runs."""
+    real_write = results.write_netcdf
+
+    def full_disk(ds: object, path: Path) -> Path:
+        Path(path).write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(results, "write_netcdf", full_disk)
+    settings = Settings(data_dir=tmp_path, executor="serial")
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        job = client.post("/v1/forecasts", json=BODY).json()["id"]
+        record = finished(client, job)
+        assert record["status"] == "failed"
+        assert "the results could not be written: [Errno 28] No space left on device" in record["error"]
+        assert not list(settings.results_dir.glob("*.partial")) and not (settings.results_dir / job).exists()
+        assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+        monkeypatch.setattr(results, "write_netcdf", real_write)  # space freed
+        assert client.post("/v1/forecasts", json=BODY).status_code == 202  # a failed job may be resubmitted
+        assert finished(client, job)["status"] == "succeeded"
+
+
+def test_a_store_that_cannot_record_a_finish_does_not_stop_the_runner(
+    tmp_path: Path, calibration: Calibration
+) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    runner = JobRunner(store, Settings(data_dir=tmp_path, executor="serial"), calibration, SerialExecutor(),
+                       Metrics(), store_retry_seconds=0.5)
+    first = ForecastRequest(policy=PRESETS["digital"], n_draws=50, horizon_years=3, economies=("CHN", "USA"))
+    second = dataclasses.replace(first, seed=1)
+    real_finish = store.finish
+    refused = job_id(first, calibration.digest)
+
+    def finish(job: str, status: JobStatus, error: str | None = None) -> bool:
+        if job == refused:
+            raise StoreUnavailableError("job store: disk I/O error")
+        return real_finish(job, status, error)
+
+    store.finish = finish  # type: ignore[method-assign]
+    runner.start()
+    try:
+        runner.submit(first)
+        record, _ = runner.submit(second)
+        wait_for(lambda: store.get(record.id).status == "succeeded", timeout=60)  # type: ignore[union-attr]
+        assert store.get(refused).status == "running"  # type: ignore[union-attr]  # rerun at restart
+        assert store.recover() == [refused]
+    finally:
+        runner.stop()
+
+
+# ---- a held lock ----------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+"""
+
+
+def test_a_held_store_lock_gives_503_fast_and_health_never_waits(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, executor="serial", retry_after_seconds=3)
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        command = [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "jobs.sqlite3"), "12"]
+        with subprocess.Popen(command, stdout=subprocess.PIPE) as holder:
+            assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+
+            def post(seed: int) -> tuple[int, float, str]:
+                started = time.monotonic()
+                answer = httpx.post(f"{url}/v1/forecasts", json={**BODY, "seed": seed}, timeout=30)
+                return answer.status_code, time.monotonic() - started, answer.headers.get("Retry-After", "")
+
+            with ThreadPoolExecutor(60) as pool:
+                posts = pool.map(post, range(60))
+                started = time.monotonic()
+                assert client.get("/healthz").status_code == 200
+                health_seconds = time.monotonic() - started
+                answers = list(posts)
+            assert health_seconds < 1.0
+            assert {status for status, _, _ in answers} == {503}
+            assert {retry for _, _, retry in answers} == {"3"}
+            # Each waited at most about a second for the lock (some queued for a thread too).
+            assert max(seconds for _, seconds, _ in answers) < 8.0
+            holder.kill()
+        assert client.post("/v1/forecasts", json=BODY).status_code == 202
