@@ -1,7 +1,7 @@
 """Calibration: per-economy data, each number with its source and year.
 
 The fields that Penn World Table 9.1 measures (:data:`PWT_FIELDS`: TFP level, trend TFP
-growth, its volatility, GDP at PPP) are computed from the shipped extract by
+growth, its volatility, GDP at PPP, import penetration) are computed from the shipped extract by
 :func:`calibration_as_of`, using only data up to a given year; the others come from
 ``forecaster/data/calibration.json`` and are held at their values there (both described in
 ``docs/calibration.md``). :func:`load_calibration` gives the default, the data up to
@@ -383,7 +383,7 @@ def _pwt_fields(history: xr.Dataset, as_of: int) -> dict[str, Any] | None:
                             f"mean over {span(trend)}"),
         "tfp_volatility": entry(float(spread.std(ddof=1)), "standard deviation of annual log TFP growth",
                                 f"over {span(spread)}"),
-        "gdp_ppp": entry(size / 1e6, "trillion current-PPP USD (cgdpo)", f"cgdpo in {as_of}, "
+        "gdp_ppp": entry(size / 1e6, "trillion 2011 USD at current PPPs (cgdpo)", f"cgdpo in {as_of}, "
                          "summed over members"),
         "import_penetration": {
             **entry(imports / (1.0 - exports + imports),

@@ -90,7 +90,7 @@ HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
         "real GDP at constant 2011 national prices; aggregates: sum over the members with rgdpna",
     ),
     "gdp_ppp": (
-        "million current-PPP USD",
+        "million 2011 USD at current PPPs (PWT's unit of cgdpo)",
         "cgdpo (output-side real GDP at current PPPs); aggregates: sum over the members with cgdpo",
     ),
 }

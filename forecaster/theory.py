@@ -222,9 +222,9 @@ def gravity_shares(
     r"""Bilateral sourcing shares from a gravity profile with a given foreign share.
 
     .. math::
-        s_{ni} = (1 - f_n)\,\frac{M_i\,\mathrm{dist}_{ni}^{-\delta}}
+        s_{ni} = f_n\,\frac{M_i\,\mathrm{dist}_{ni}^{-\delta}}
         {\sum_{k \ne n} M_k\,\mathrm{dist}_{nk}^{-\delta}}\quad (i \ne n),
-        \qquad s_{nn} = f_n^{\mathrm{home}} = 1 - f_n
+        \qquad s_{nn} = 1 - f_n
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ from forecaster.calibration import (
     calibration_as_of,
     shipped_inputs,
 )
-from forecaster.history import economy_history, load_pwt
+from forecaster.history import EU27, economy_history, load_pwt
 
 ORIGIN = 1995
 
@@ -101,3 +101,24 @@ def test_default_calibration_is_the_latest_data_and_reads_back_the_same() -> Non
     assumed = sum(entry["assumption"] for entry in entries)
     # docs/calibration.md states this share: 69 of 144 (48 %), against 86 % before PWT.
     assert (assumed, len(entries)) == (69, 144)
+
+
+def test_trade_and_size_are_computed_from_the_data(pwt: xr.Dataset) -> None:
+    """Import penetration M / (Y - X + M) at market prices and GDP at PPP, recomputed by hand."""
+    calibration = calibration_as_of(2010, pwt=pwt)
+    usa = pwt.sel(country="USA", year=2010)
+    imports, exports = float(-usa.csh_m * usa.pl_m / usa.pl_gdpo), float(usa.csh_x * usa.pl_x / usa.pl_gdpo)
+    k = calibration.economies.index("USA")
+    assert calibration["import_penetration"][k] == pytest.approx(imports / (1 - exports + imports), rel=1e-12)
+    assert calibration["gdp_ppp"][k] == pytest.approx(float(usa.cgdpo) / 1e6, rel=1e-12)
+    # The EU: its members' trade at market prices, weighted by nominal GDP, times the extra-EU share.
+    members = pwt.sel(country=list(EU27), year=2010)
+    nominal = members.cgdpo * members.pl_gdpo
+    share = EXTRA_BLOC_TRADE["EU"] / float(nominal.sum())
+    eu_imports = share * float((-members.csh_m * members.pl_m / members.pl_gdpo * nominal).sum())
+    eu_exports = share * float((members.csh_x * members.pl_x / members.pl_gdpo * nominal).sum())
+    e = calibration.economies.index("EU")
+    assert calibration["import_penetration"][e] == pytest.approx(
+        eu_imports / (1 - eu_exports + eu_imports), rel=1e-12
+    )
+    assert calibration["gdp_ppp"][e] == pytest.approx(float(members.cgdpo.sum()) / 1e6, rel=1e-12)
