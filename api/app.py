@@ -35,6 +35,7 @@ from api.results import (
     SUMMARY_JSON,
     SUMMARY_NETCDF,
     fan_chart_file,
+    sha256_of,
     summary_csv_file,
 )
 from api.runner import JobRunner
@@ -211,9 +212,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           problems.CONFLICT)
         return record
 
-    def result_dir(job: str) -> Path:
-        succeeded(job)
-        return settings.results_dir / job
+    checked: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256 found equal
+
+    def result_file(job: str, name: str) -> Path:
+        """Return a succeeded job's file, checked against the SHA-256 recorded when it was written.
+
+        Checked on first read and remembered while the file's size and time stay the same. A
+        missing or changed file marks the job failed (submitting it again recomputes the same
+        result) and answers a problem naming the job.
+        """
+        record = succeeded(job)
+        path = settings.results_dir / job / name
+        if record.files is None:
+            return path  # written before checksums were recorded
+        expected = record.files.get(name)
+        try:
+            status = path.stat()
+            key = (str(path), status.st_size, status.st_mtime_ns)
+            intact = expected is not None and (checked.get(key) == expected or sha256_of(path) == expected)
+        except OSError:
+            intact = False
+        if not intact:
+            metrics.damaged_results.inc()
+            app.state.store.fail_succeeded(job, f"result file {name} was found missing or damaged; submit "
+                                                "the job again to recompute it")
+            raise Problem(500, "Damaged results", f"job {job}: {name} is missing or does not match the "
+                          "SHA-256 recorded when it was written; the job is now failed: submit it again to "
+                          "recompute it (results are deterministic)", problems.DAMAGED)
+        if len(checked) > 4096:
+            checked.clear()
+        checked[key] = str(expected)
+        return path
 
     def validated(body: ForecastIn) -> ForecastRequest:
         request = request_from_dict(body.to_data(), where="body")
@@ -270,7 +299,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Variables and their dims are listed in docs/api.md; values are nested
         lists in the order of each variable's ``dims``.
         """
-        return FileResponse(result_dir(job) / SUMMARY_JSON, media_type="application/json")
+        return FileResponse(result_file(job, SUMMARY_JSON), media_type="application/json")
 
     @v1.get("/forecasts/{job}/data", response_class=FileResponse, responses={
         **_file("netCDF (format=netcdf) or CSV (format=csv)", "application/x-netcdf", "text/csv"),
@@ -278,13 +307,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     })
     def data(job: str, format: Literal["netcdf", "csv"] = "netcdf") -> FileResponse:
         """Every draw as netCDF (the summary when the run kept no draws), or the summary as CSV."""
-        directory = result_dir(job)
-        if format == "csv":
+        if format == "csv":  # derived from summary.nc, which is checked first
+            directory = result_file(job, SUMMARY_NETCDF).parent
             return FileResponse(summary_csv_file(directory), media_type="text/csv",
                                 filename=f"{job}-summary.csv")
-        path = directory / DRAWS_NETCDF
-        if not path.exists():
-            path = directory / SUMMARY_NETCDF
+        files = succeeded(job).files
+        if files is None:  # written before checksums were recorded
+            kept_draws = (settings.results_dir / job / DRAWS_NETCDF).exists()
+        else:
+            kept_draws = DRAWS_NETCDF in files
+        path = result_file(job, DRAWS_NETCDF if kept_draws else SUMMARY_NETCDF)
         return FileResponse(path, media_type="application/x-netcdf", filename=f"{job}-{path.name}")
 
     @v1.get("/forecasts/{job}/fanchart.png", response_class=FileResponse,
@@ -295,7 +327,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chosen = economy or economies[0]
         if chosen not in economies:
             raise invalid("query.economy", f"must be one of the job's economies {economies}, got {chosen!r}")
-        return FileResponse(fan_chart_file(settings.results_dir / job, chosen), media_type="image/png")
+        directory = result_file(job, SUMMARY_NETCDF).parent
+        return FileResponse(fan_chart_file(directory, chosen), media_type="image/png")
 
     @v1.get("/presets")
     def presets() -> dict[str, Any]:

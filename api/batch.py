@@ -24,7 +24,6 @@ their manifest and redoes the rest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from api.results import sha256_of
 from api.schema import check_request, request_from_dict
 from forecaster import (
     MODEL_VERSION,
@@ -150,14 +150,6 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
     return loaded
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _manifest(out: Path, scenario: Scenario) -> Path:
     return out / f"{scenario.name}.done.json"
 
@@ -174,7 +166,7 @@ def finished(out: Path, scenario: Scenario, calibration: Calibration) -> dict[st
             manifest["request"] == scenario.request.to_json()
             and manifest["calibration_sha256"] == calibration.digest
             and manifest["model_version"] == MODEL_VERSION
-            and manifest["netcdf_sha256"] == _sha256(out / f"{scenario.name}.nc")
+            and manifest["netcdf_sha256"] == sha256_of(out / f"{scenario.name}.nc")
         )
     except (OSError, ValueError, KeyError):
         return None
@@ -238,7 +230,7 @@ def _run_one(
         "request": scenario.request.to_json(),
         "calibration_sha256": calibration.digest,
         "model_version": MODEL_VERSION,
-        "netcdf_sha256": _sha256(final),
+        "netcdf_sha256": sha256_of(final),
         "headline": headline_table(result.summary),
     }
     _manifest(out, scenario).write_text(json.dumps(manifest, indent=1))

@@ -70,6 +70,10 @@ class Metrics:
             "forecaster_draws_simulated", "Monte-Carlo draws simulated by finished jobs",
             registry=self.registry,
         )
+        self.damaged_results = Counter(
+            "forecaster_damaged_results", "Result files found missing or not matching their recorded SHA-256",
+            registry=self.registry,
+        )
         self.simulation = Histogram(
             "forecaster_simulation_duration_seconds", "Wall time of one job's simulation",
             buckets=SIMULATION_BUCKETS, registry=self.registry,

@@ -24,9 +24,9 @@ from forecaster import ForecasterError, PolicyError, RequestError
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 #: Problem types (relative URIs, explained in docs/api.md).
-INVALID, OVERLOADED, CONFLICT, UNAVAILABLE, STORAGE = (
+INVALID, OVERLOADED, CONFLICT, UNAVAILABLE, STORAGE, DAMAGED = (
     "/problems/invalid-request", "/problems/overloaded", "/problems/conflict", "/problems/unavailable",
-    "/problems/insufficient-storage",
+    "/problems/insufficient-storage", "/problems/damaged-results",
 )
 
 

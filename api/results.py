@@ -8,6 +8,7 @@ not delay the result: ``summary.csv`` and ``fanchart-{ECONOMY}.png``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -120,10 +121,24 @@ def summary_document(summary: xr.Dataset) -> dict[str, Any]:
     return {"coords": coords, "variables": variables, "attrs": attrs}
 
 
-def write_results(directory: Path, result: Forecast) -> None:
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_results(directory: Path, result: Forecast) -> dict[str, str]:
     """Write a job's files, atomically: readers see all of them or none.
 
     If writing fails (a full disk), the partial files are removed and the error raised.
+
+    Returns
+    -------
+    dict of str to str
+        SHA-256 of each file written, by name, to record with the job.
     """
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -133,11 +148,13 @@ def write_results(directory: Path, result: Forecast) -> None:
         (partial / SUMMARY_JSON).write_text(json.dumps(summary_document(result.summary)))
         if result.draws is not None:
             write_netcdf(result.draws, partial / DRAWS_NETCDF)
+        digests = {path.name: sha256_of(path) for path in sorted(partial.iterdir())}
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     shutil.rmtree(directory, ignore_errors=True)  # an older, superseded attempt
     partial.replace(directory)
+    return digests
 
 
 def _derived_file(path: Path, write: Callable[[xr.Dataset, Path], Path]) -> Path:

@@ -169,8 +169,8 @@ class JobRunner:
                 except StoreUnavailableError:  # progress is a courtesy: the next report catches up
                     log.warning("job %s: progress not recorded", job, exc_info=True)
 
-        def finish(status: JobStatus, error: str | None = None) -> bool:
-            return self._persist(lambda: self.store.finish(job, status, error))
+        def finish(status: JobStatus, error: str | None = None, files: dict[str, str] | None = None) -> bool:
+            return self._persist(lambda: self.store.finish(job, status, error, files))
 
         started = time.perf_counter()
         try:
@@ -179,7 +179,7 @@ class JobRunner:
                 request, self.calibration, self.executor, on_progress=progress,
                 should_cancel=lambda: self._stopping.is_set() or job in self._cancelled,
             )
-            write_results(self.settings.results_dir / job, result)
+            files = write_results(self.settings.results_dir / job, result)
         except CancelledError:
             if self._stopping.is_set():
                 self.store.requeue(job)  # the service is stopping: run it again at the next start
@@ -195,7 +195,7 @@ class JobRunner:
             log.exception("job %s failed", job)
             finish("failed", f"internal error: {type(error).__name__}: {error}")
             return
-        if not finish("succeeded"):  # cancelled after its last block
+        if not finish("succeeded", files=files):  # cancelled after its last block
             shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
             return
         self.metrics.draws.inc(request.n_draws)

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at TEXT NOT NULL,
     started_at TEXT,
     finished_at TEXT,
-    error TEXT
+    error TEXT,
+    files TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 """
@@ -83,11 +84,14 @@ class JobRecord:
     started_at: str | None
     finished_at: str | None
     error: str | None
+    #: SHA-256 of each result file, by file name, recorded when a job succeeded.
+    files: dict[str, str] | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         """Build a record from a ``jobs`` row."""
-        return cls(**{**dict(row), "request": json.loads(row["request"])})
+        files = json.loads(row["files"]) if row["files"] else None
+        return cls(**{**dict(row), "request": json.loads(row["request"]), "files": files})
 
 
 class JobStore:
@@ -99,6 +103,10 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            # Stores made before result checksums were recorded get the column (their jobs' files
+            # are served unverified).
+            if "files" not in {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}:
+                db.execute("ALTER TABLE jobs ADD COLUMN files TEXT")
 
     @contextmanager
     def _connect(self, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[sqlite3.Connection]:
@@ -173,16 +181,24 @@ class JobStore:
         with self._connect() as db:
             db.execute("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'", (progress, job))
 
-    def finish(self, job: str, status: JobStatus, error: str | None = None) -> bool:
-        """Record how a running job ended; False (and no effect) if it was cancelled meanwhile."""
+    def finish(
+        self, job: str, status: JobStatus, error: str | None = None, files: dict[str, str] | None = None
+    ) -> bool:
+        """Record how a running job ended (and its files' SHA-256); False if it was cancelled meanwhile."""
         with self._connect() as db:
             changed = db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, "
+                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, files = ?, "
                 "progress = CASE WHEN ? = 'succeeded' THEN 1 ELSE progress END "
                 "WHERE id = ? AND status = 'running'",  # a cancel that came first stands
-                (status, _now(), error, status, job),
+                (status, _now(), error, json.dumps(files) if files else None, status, job),
             ).rowcount
         return changed == 1
+
+    def fail_succeeded(self, job: str, error: str) -> None:
+        """Mark a succeeded job failed (its files are damaged), so that submitting it runs it again."""
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET status = 'failed', error = ? WHERE id = ? AND status = 'succeeded'",
+                       (error, job))
 
     def requeue(self, job: str) -> None:
         """Put a running job back in the queue (the service stopped while it ran)."""

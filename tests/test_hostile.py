@@ -224,10 +224,12 @@ def test_a_store_that_cannot_record_a_finish_does_not_stop_the_runner(
     real_finish = store.finish
     refused = job_id(first, calibration.digest)
 
-    def finish(job: str, status: JobStatus, error: str | None = None) -> bool:
+    def finish(
+        job: str, status: JobStatus, error: str | None = None, files: dict[str, str] | None = None
+    ) -> bool:
         if job == refused:
             raise StoreUnavailableError("job store: disk I/O error")
-        return real_finish(job, status, error)
+        return real_finish(job, status, error, files)
 
     store.finish = finish  # type: ignore[method-assign]
     runner.start()
@@ -278,3 +280,36 @@ def test_a_held_store_lock_gives_503_fast_and_health_never_waits(tmp_path: Path)
             assert max(seconds for _, seconds, _ in answers) < 8.0
             holder.kill()
         assert client.post("/v1/forecasts", json=BODY).status_code == 202
+
+
+# ---- damaged result files ----------------------------------------------------------------------------
+
+
+def test_damaged_or_missing_result_files_are_never_served(tmp_path: Path) -> None:
+    """A truncated summary.json or a deleted draws.nc: a problem naming the job, a metric, and the job
+    failed so that submitting it again recomputes the same files."""
+    settings = Settings(data_dir=tmp_path, executor="serial")
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        job = client.post("/v1/forecasts", json=BODY).json()["id"]
+        assert finished(client, job)["status"] == "succeeded"
+        original = client.get(f"/v1/forecasts/{job}/summary").content
+        directory = settings.results_dir / job
+        summary = directory / results.SUMMARY_JSON
+        summary.write_bytes(summary.read_bytes()[: len(original) // 2])  # truncated on disk
+
+        answer = client.get(f"/v1/forecasts/{job}/summary")
+        assert answer.status_code == 500
+        problem = answer.json()
+        assert problem["type"] == "/problems/damaged-results" and job in problem["detail"]
+        assert "summary.json is missing or does not match the SHA-256" in problem["detail"]
+        assert "forecaster_damaged_results_total 1.0" in client.get("/metrics").text
+        record = client.get(f"/v1/forecasts/{job}").json()
+        assert record["status"] == "failed" and "summary.json was found missing or damaged" in record["error"]
+
+        assert client.post("/v1/forecasts", json=BODY).status_code == 202  # recomputed
+        assert finished(client, job)["status"] == "succeeded"
+        assert client.get(f"/v1/forecasts/{job}/summary").content == original  # deterministic
+
+        (directory / results.DRAWS_NETCDF).unlink()  # a missing file: a problem, not a bare 500
+        answer = client.get(f"/v1/forecasts/{job}/data", params={"format": "netcdf"})
+        assert answer.status_code == 500 and answer.json()["type"] == "/problems/damaged-results"

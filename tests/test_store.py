@@ -97,3 +97,16 @@ def test_retention_deletes_old_jobs_with_their_files(tmp_path: Path, calibration
     runner.expire()
     assert store.get("old") is None and not (settings.results_dir / "old").exists()
     assert store.get("recent") is not None and (settings.results_dir / "recent" / "summary.json").exists()
+
+
+def test_a_store_made_before_checksums_gets_the_column_and_keeps_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema of stores written before result checksums
+        db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, request TEXT NOT NULL, status TEXT NOT NULL, "
+                   "progress REAL NOT NULL DEFAULT 0, created_at TEXT NOT NULL, started_at TEXT, "
+                   "finished_at TEXT, error TEXT)")
+        db.execute("INSERT INTO jobs (id, request, status, created_at) "
+                   "VALUES ('old', '{}', 'succeeded', 't')")
+    store = JobStore(path)
+    record = store.get("old")
+    assert record is not None and record.status == "succeeded" and record.files is None
