@@ -41,7 +41,7 @@ from api.results import (
 from api.runner import JobRunner
 from api.schema import check_request, request_from_dict, request_to_dict
 from api.settings import Settings
-from api.store import JobRecord, JobStore
+from api.store import JobRecord, JobStore, check_not_emptied
 from cluster import RayExecutor, connect, disconnect, readiness
 from forecaster import (
     LEVERS,
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Undone in reverse order at shutdown, and as far as it got if start-up fails.
         with ExitStack() as undo:
+            check_not_emptied(settings.data_dir / "jobs.sqlite3", settings.results_dir)
             store = JobStore(settings.data_dir / "jobs.sqlite3")
             undo.callback(metrics.registry.unregister, metrics.watch(store, _ray_cpus if using_ray else None))
             executor: Executor = SerialExecutor()

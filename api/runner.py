@@ -68,8 +68,11 @@ class JobRunner:
         self._thread = threading.Thread(target=self._work, name="forecast-jobs", daemon=True)
 
     def start(self) -> None:
-        """Expire old results, requeue jobs a previous process left unfinished, start working."""
+        """Expire old results, remove partial files, requeue unfinished jobs, start working."""
         self.expire()
+        # Files of writes that a previous process did not finish (it was killed, the disk filled).
+        for partial in self.settings.results_dir.glob("*.partial"):
+            shutil.rmtree(partial, ignore_errors=True)
         for job in self.store.recover():
             self._queue.put(job)
         self._thread.start()

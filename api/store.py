@@ -61,6 +61,27 @@ class JobStateError(ForecasterError):
     """The job is not in a state that allows what was asked (e.g. cancelling a finished job)."""
 
 
+def check_not_emptied(path: Path, results_dir: Path) -> None:
+    """Refuse a store file emptied (0 bytes) while result directories remain beside it.
+
+    SQLite would take an empty file for a new store: every job would be forgotten and its
+    files orphaned. A store that never existed, or an empty one with no results, is fine.
+
+    Raises
+    ------
+    StoreUnavailableError
+        Naming the file and what to do.
+    """
+    if not path.exists() or path.stat().st_size > 0 or not results_dir.is_dir():
+        return
+    kept = sum(1 for entry in results_dir.iterdir() if entry.is_dir())
+    if kept:
+        raise StoreUnavailableError(
+            f"job store {path} is empty (0 bytes) but {results_dir} holds the files of {kept} jobs: restore "
+            "the store from a backup, or move both away to start afresh"
+        )
+
+
 def job_id(request: ForecastRequest, calibration_digest: str) -> str:
     """Content hash of everything that determines a forecast's result (32 hex digits)."""
     identity = {"request": request.to_dict(), "calibration": calibration_digest, "model": MODEL_VERSION}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from live_server import finished, running, wait_for
+from live_server import finished, free_port, running, wait_for
 
 from api import results
 from api.batch import MAX_FILE_BYTES
@@ -313,3 +314,44 @@ def test_damaged_or_missing_result_files_are_never_served(tmp_path: Path) -> Non
         (directory / results.DRAWS_NETCDF).unlink()  # a missing file: a problem, not a bare 500
         answer = client.get(f"/v1/forecasts/{job}/data", params={"format": "netcdf"})
         assert answer.status_code == 500 and answer.json()["type"] == "/problems/damaged-results"
+
+
+# ---- smaller faults -------------------------------------------------------------------------------
+
+
+def test_an_emptied_store_beside_results_is_refused_at_start(tmp_path: Path) -> None:
+    """A 0-byte jobs.sqlite3 would start as a new, empty store and orphan every result: refused."""
+    (tmp_path / "results" / "0123abcd").mkdir(parents=True)
+    (tmp_path / "jobs.sqlite3").write_bytes(b"")
+    environment = {**os.environ, "FORECASTER_DATA_DIR": str(tmp_path), "FORECASTER_EXECUTOR": "serial"}
+    done = subprocess.run([sys.executable, "-c", "from api.cli import main; main()", "serve", "--port",
+                           str(free_port())], env=environment, capture_output=True, timeout=120)
+    assert done.returncode != 0
+    assert b"is empty (0 bytes) but" in done.stderr and b"holds the files of 1 jobs" in done.stderr
+
+
+def test_partial_files_of_an_earlier_process_are_removed_at_start(tmp_path: Path) -> None:
+    leftover = tmp_path / "results" / "0123abcd.partial"
+    leftover.mkdir(parents=True)
+    (leftover / "summary.nc").write_bytes(b"half")
+    with running(Settings(data_dir=tmp_path, executor="serial")):
+        assert not leftover.exists()
+
+
+def test_a_read_only_data_directory_gives_503_not_500(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, executor="serial")
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        job = client.post("/v1/forecasts", json=BODY).json()["id"]
+        assert finished(client, job)["status"] == "succeeded"
+        remount = f"mount --bind {tmp_path} {tmp_path} && mount -o remount,ro,bind {tmp_path}"
+        remounted = subprocess.run(remount, shell=True, capture_output=True)
+        if remounted.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {remounted.stderr.decode().strip()}")
+        try:
+            answers = (client.post("/v1/forecasts", json={**BODY, "seed": 9}),
+                       client.get(f"/v1/forecasts/{job}"), client.get("/readyz"))
+            for answer in answers:
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["type"] == "/problems/unavailable"
+        finally:
+            subprocess.run(["umount", "-l", str(tmp_path)], check=False)
