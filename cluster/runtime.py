@@ -25,14 +25,25 @@ Project code on workers
     workers import the code and have the same Python and numpy versions. Set
     ``FORECASTER_RAY_SHIP_CODE=0`` to use the cluster's installed copy instead
     (a cluster running the same image as the driver).
+
+Embedded instance
+    Every process of the embedded Ray listens on loopback only: its node's
+    address is kept on 127.0.0.1 (see :func:`_node_on_loopback`), and
+    ``tests/test_ray_exposure.py`` checks every listening socket. On Linux a
+    watchdog process (:mod:`cluster.watchdog`) ends what is left of it when
+    this process dies, even by SIGKILL: Ray ends its head processes with the
+    process that started them, but not the raylet's agents.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -42,11 +53,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import ray
+import ray._private.ray_constants
 import ray.util.client
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+import cluster.watchdog
 import forecaster
 from forecaster import MODEL_VERSION, ForecasterError
 
@@ -58,6 +71,13 @@ PROBE_TIMEOUT = 120.0
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Left out of shipped packages: bytecode is rebuilt by the workers' own Python.
 CODE_EXCLUDES = ["__pycache__", "*.pyc"]
+#: The embedded Ray's node address: its servers listen on it only (see :func:`_node_on_loopback`).
+LOOPBACK = "127.0.0.1"
+#: Seconds :func:`disconnect` waits for the watchdog to stop what is left of the embedded Ray.
+WATCHDOG_TIMEOUT = cluster.watchdog.GRACE_SECONDS + 10
+
+#: The watchdog of the embedded Ray this process started, while it runs (see :mod:`cluster.watchdog`).
+_watchdog: subprocess.Popen[bytes] | None = None
 
 
 class ClusterUnavailableError(ForecasterError):
@@ -179,17 +199,7 @@ def connect(settings: RaySettings) -> bool:
     if ray.is_initialized():
         return False
     if not settings.address:
-        os.environ.pop("RAY_ADDRESS", None)  # never join a stray cluster by accident
-        try:
-            with _sigterm_handler_kept():
-                ray.init(
-                    num_cpus=settings.num_cpus,
-                    include_dashboard=settings.include_dashboard,
-                    log_to_driver=False,
-                    _node_ip_address="127.0.0.1",
-                )
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ClusterUnavailableError(f"cannot start an embedded Ray: {error}") from None
+        _start_embedded(settings)
         return True
     auth_mode()
     check_reachable(settings.address)
@@ -214,6 +224,95 @@ def connect(settings: RaySettings) -> bool:
     return True
 
 
+def _start_embedded(settings: RaySettings) -> None:
+    """Start the embedded Ray on loopback, watched by :mod:`cluster.watchdog`."""
+    os.environ.pop("RAY_ADDRESS", None)  # never join a stray cluster by accident
+    _stop_watchdog()  # of an embedded Ray that was shut down without disconnect()
+    before = _children()
+    try:
+        with _sigterm_handler_kept(), _node_on_loopback():
+            ray.init(
+                num_cpus=settings.num_cpus,
+                include_dashboard=settings.include_dashboard,
+                log_to_driver=False,
+                _node_ip_address=LOOPBACK,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise ClusterUnavailableError(f"cannot start an embedded Ray: {error}") from None
+    _start_watchdog(_children() - before)
+    node = ray.get_runtime_context().gcs_address.rsplit(":", 1)[0].strip("[]")
+    if not ipaddress.ip_address(node).is_loopback:  # a Ray version that no longer keeps it there
+        disconnect()
+        raise ClusterUnavailableError(
+            f"the embedded Ray would listen on {node}, not on loopback only: Ray {ray.__version__} "
+            "needs another way to keep it there (cluster/runtime.py, _node_on_loopback)"
+        )
+
+
+@contextmanager
+def _node_on_loopback() -> Iterator[None]:
+    """Let ``ray.init`` keep the embedded node's address 127.0.0.1, so its servers listen on loopback only.
+
+    Ray's gRPC servers (GCS, raylet, workers), its agents and its metrics
+    servers listen on loopback when the node's address is a loopback address,
+    and on all interfaces otherwise. But ``ray.init`` replaces a loopback
+    ``_node_ip_address`` with the machine's external address, so that other
+    nodes could reach it, unless clusters are disabled (``ENABLE_RAY_CLUSTER``,
+    read from ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when Ray is imported).
+    Disabled only while the embedded instance starts: joining a cluster
+    later needs the external address. The other processes of the instance
+    get the address on their command lines.
+    """
+    constants = ray._private.ray_constants
+    enabled = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = enabled
+
+
+def _children() -> set[int]:
+    """Process ids of this process's children (none where there is no ``/proc``)."""
+    if not sys.platform.startswith("linux"):
+        return set()
+    me = os.getpid()
+    return {pid for pid, (ppid, _) in cluster.watchdog.processes().items() if ppid == me}
+
+
+def _start_watchdog(ray_processes: set[int]) -> None:
+    """Start :mod:`cluster.watchdog` for ``ray_processes`` (Linux only: it reads ``/proc``).
+
+    Its standard input is a pipe whose write end only this process holds
+    (programs this process starts do not inherit it), so the watchdog sees
+    the pipe's end when this process exits, in whatever way.
+    """
+    global _watchdog
+    if not ray_processes:
+        return
+    _watchdog = subprocess.Popen(
+        # Isolated and without site-packages: the watchdog needs only the standard library.
+        [sys.executable, "-I", "-S", cluster.watchdog.__file__, *map(str, sorted(ray_processes))],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # signals to this process's group do not reach it
+    )
+
+
+def _stop_watchdog() -> None:
+    """Close the watchdog's pipe, so that it stops what is left of its Ray, and wait for it (bounded)."""
+    global _watchdog
+    if _watchdog is None:
+        return
+    watchdog, _watchdog = _watchdog, None
+    assert watchdog.stdin is not None
+    watchdog.stdin.close()
+    try:
+        watchdog.wait(WATCHDOG_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+        watchdog.wait()
+
+
 @contextmanager
 def _sigterm_handler_kept() -> Iterator[None]:
     """Keep a SIGTERM handler that the process had set, which ``ray.init`` replaces.
@@ -231,8 +330,13 @@ def _sigterm_handler_kept() -> Iterator[None]:
 
 
 def disconnect() -> None:
-    """Leave the cluster (an embedded Ray stops with it); for whoever :func:`connect` connected."""
+    """Leave the cluster (an embedded Ray stops with it); for whoever :func:`connect` connected.
+
+    Returns when every process of an embedded Ray has ended: Ray's agents
+    would otherwise outlive their raylet by up to a minute.
+    """
     ray.shutdown()
+    _stop_watchdog()
 
 
 def check_reachable(address: str) -> None:
