@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PWT    := .cache/pwt
 
-.PHONY: run test lint bench clean chromium pwt
+.PHONY: run test test-fast lint bench clean chromium pwt
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ run: $(STAMP)
 test: $(STAMP) chromium pwt
 	$(BIN)/ruff check forecaster api cluster tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+## The fast subset while working: engine, model, data, scoring and API unit tests (no Ray, no browser).
+test-fast: $(STAMP) pwt
+	$(BIN)/pytest -m "not slow" -q
 
 # Headless Chromium for the explorer's browser test (Playwright cannot download browsers here).
 chromium:

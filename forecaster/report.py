@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+# Figures drawn straight to files on a Figure of their own: no pyplot, so importing this module
+# never switches a user's plotting backend.
+from matplotlib.figure import Figure
 
 #: Nested central bands of the fan chart (lower, upper quantile), outermost first.
 FAN_BANDS: tuple[tuple[float, float], ...] = ((0.05, 0.95), (0.15, 0.85), (0.25, 0.75))
@@ -71,7 +70,8 @@ def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str
     path.parent.mkdir(parents=True, exist_ok=True)
     policy = summary[f"{variable}_quantile"].sel(economy=economy)
     years = summary.year.values
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    fig = Figure(figsize=(8, 4.5), dpi=110)
+    ax = fig.subplots()
     for alpha, (low, high) in zip((0.2, 0.3, 0.45), FAN_BANDS, strict=True):
         ax.fill_between(years, policy.sel(quantile=low), policy.sel(quantile=high),
                         color="tab:blue", alpha=alpha, linewidth=0,
@@ -91,7 +91,6 @@ def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

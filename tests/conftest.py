@@ -46,3 +46,16 @@ def ray_cluster() -> Iterator[None]:
     connect(RaySettings(num_cpus=2))
     yield
     ray.shutdown()
+
+
+#: Modules whose tests start processes, browsers, Helm or long statistical runs: not in the fast subset.
+SLOW_MODULES = {"test_multinode", "test_explorer", "test_helm", "test_large_runs", "test_ray_access",
+                "test_ray_exposure", "test_openapi"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as ``slow`` every test that needs Ray or a slow module (``make test-fast`` leaves them out)."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""  # type: ignore[attr-defined]
+        if module in SLOW_MODULES or "ray_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

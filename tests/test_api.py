@@ -280,6 +280,7 @@ def test_overload_is_refused_with_retry_after_and_nothing_accepted_is_lost(tmp_p
 
 @pytest.mark.parametrize(("stop", "left"), [(signal.SIGKILL, "running"), (signal.SIGTERM, "queued")],
                          ids=["killed", "stopped"])
+@pytest.mark.slow  # restarts a service process
 def test_a_job_survives_a_stopped_server(
     tmp_path: Path, calibration: Calibration, stop: signal.Signals, left: str
 ) -> None:
@@ -299,8 +300,7 @@ def test_a_job_survives_a_stopped_server(
         assert record["status"] == "succeeded"
         summary = client.get(f"/v1/forecasts/{job}/summary").json()
     assert summary == expected_summary(record["request"], calibration)
-
-
+@pytest.mark.slow  # restarts a service process
 def test_the_service_starts_its_own_ray_and_stops_gracefully(tmp_path: Path) -> None:
     """No Ray in the process before: the lifespan starts an embedded one and runs jobs on it; SIGTERM
     still stops the service gracefully (``ray.init`` installs a handler that exits at once)."""

@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 import pytest
-import xarray as xr
 from scipy.special import gamma
 
 from forecaster import (
+    Calibration,
+    ForecastRequest,
     acr_real_wage,
     diffusion_term,
     frechet_sample,
@@ -22,6 +23,8 @@ from forecaster import (
     kortum_growth,
     nqpf_index,
     price_index,
+    run_forecast,
+    summarize,
     trade_shares,
 )
 
@@ -150,24 +153,34 @@ def test_logistic_law_of_idea_flows() -> None:
         assert abs((z <= level).mean() - expected) < Z * se + alpha * dt  # + discretisation
 
 
-def test_kortum_growth_formula() -> None:
-    assert kortum_growth(0.02, 4.0) == pytest.approx(0.005)
+def test_kortum_growth_is_the_growth_of_the_simulated_frontier() -> None:
+    """Kortum (1997): ideas arrive in proportion to research growing at n, the frontier is Frechet with
+    scale T(t) ~ e^{n t}, and mean log productivity grows at n / theta. Simulated: the best of the
+    ideas drawn by two dates 60 years apart (frechet_sample at each date's T), 200,000 goods each.
+    The SE of a mean log productivity is (pi / (theta sqrt 6)) / sqrt(M) (Gumbel law of log z)."""
+    rng = np.random.default_rng(17)
+    n, theta, years, goods = 0.02, 4.0, 60, 200_000
+    start, end = (np.log(frechet_sample(rng, math.exp(n * t), theta, goods)).mean() for t in (0, years))
+    se = math.pi / (theta * math.sqrt(6)) / math.sqrt(goods) * math.sqrt(2) / years
+    assert (end - start) / years == pytest.approx(float(kortum_growth(n, theta)), abs=Z * se)
+    assert abs((end - start) / years - n) > 100 * se  # not the research growth itself
 
 
-def test_fan_chart_bands_cover_ninety_percent() -> None:
-    """Random walk with drift: 5/95% bands are mu h +- 1.645 s sqrt(h), and they cover 90%."""
-    rng = np.random.default_rng(6)
-    mu, s, h, m = 0.015, 0.02, 10, 20_000
-    paths = xr.DataArray(np.cumsum(mu + s * rng.standard_normal((m, h)), axis=1), dims=("draw", "year"))
-    bands = paths.quantile([0.05, 0.95], dim="draw").isel(year=-1).values
-    exact = mu * h + np.array([-1.645, 1.645]) * s * math.sqrt(h)
-    # Quantile SE = sqrt(q(1-q)/M) / f(x_q) with the normal density at the 5% point.
-    density = math.exp(-(1.645**2) / 2) / math.sqrt(2 * math.pi) / (s * math.sqrt(h))
-    se = math.sqrt(0.05 * 0.95 / m) / density
-    np.testing.assert_allclose(bands, exact, atol=Z * se)
-    fresh = np.cumsum(mu + s * rng.standard_normal((m, h)), axis=1)[:, -1]
-    coverage = ((fresh > bands[0]) & (fresh < bands[1])).mean()
-    assert abs(coverage - 0.9) < Z * math.sqrt(0.09 / m) + 2 * 0.05 * 0.95 / math.sqrt(m)
+def test_the_summary_bands_cover_a_held_out_draw_as_often_as_their_level(calibration: Calibration) -> None:
+    """Draws are exchangeable: a draw held out of the forecast falls inside the summary's 5-95% band in
+    90% of the cells, up to (M - 1)/(M + 1) for M draws and Monte-Carlo error (cells are correlated
+    within a draw, so the error bound uses the number of held-out draws, not of cells)."""
+    request = ForecastRequest(horizon_years=10, n_draws=2_100, seed=4, compare_to_baseline=False)
+    draws = run_forecast(request, calibration).sel(scenario="policy", drop=True)
+    held_out, kept = draws.isel(draw=slice(0, 100)), draws.isel(draw=slice(100, None))
+    summary = summarize(kept.expand_dims(scenario=["policy"]))
+    band = summary.tfp_growth_quantile.sel(quantile=[0.05, 0.95])
+    low, high = band.sel(quantile=0.05), band.sel(quantile=0.95)
+    inside = (held_out.tfp_growth >= low) & (held_out.tfp_growth <= high)
+    per_draw = inside.mean(("year", "economy"))
+    expected = 0.9 * 1999 / 2001
+    assert abs(float(per_draw.mean()) - expected) < Z * float(per_draw.std()) / math.sqrt(100)
+    assert float(per_draw.mean()) < 0.95  # a 5-95% band is not a 1-99% one
 
 
 def test_nqpf_index_is_fixed_weight_fixed_base() -> None:
