@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-import ray
 
-from cluster import RaySettings, connect
+from cluster import RaySettings, connect, disconnect
 from forecaster import Block, Calibration, load_calibration
 
 
@@ -45,7 +44,7 @@ def ray_cluster() -> Iterator[None]:
     """A real embedded Ray with 2 CPUs, started once (``ray.init`` costs seconds)."""
     connect(RaySettings(num_cpus=2))
     yield
-    ray.shutdown()
+    disconnect()  # also stops the embedded Ray's watchdog
 
 
 #: Modules whose tests start processes, browsers, Helm or long statistical runs: not in the fast subset.
