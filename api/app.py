@@ -42,7 +42,7 @@ from api.runner import JobRunner
 from api.schema import check_request, request_from_dict, request_to_dict
 from api.settings import Settings
 from api.store import JobRecord, JobStore, check_not_emptied
-from cluster import RayExecutor, connect, disconnect, readiness
+from cluster import RayExecutor, connect, disconnect, head_reachable, readiness
 from forecaster import (
     LEVERS,
     MODEL_VERSION,
@@ -148,6 +148,15 @@ def _job_out(record: JobRecord) -> JobOut:
     )
 
 
+def _ray_problem() -> str | None:
+    """Return why the Ray cluster is lost, or None while its head answers.
+
+    Only the head's port is asked: any Ray call would wait for a lost head, and it is asked
+    before every submission and every second of a running job.
+    """
+    return None if head_reachable() else "Ray cluster unreachable: its head (GCS) refuses connections"
+
+
 def _ray_cpus() -> tuple[float, float] | None:
     """Return the Ray cluster's CPUs, all and not in use, or None while Ray is not ready."""
     status = readiness()
@@ -177,11 +186,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store = JobStore(settings.data_dir / "jobs.sqlite3")
             undo.callback(metrics.registry.unregister, metrics.watch(store, _ray_cpus if using_ray else None))
             executor: Executor = SerialExecutor()
+            owned = False
             if using_ray:
                 executor = RayExecutor()
-                if connect(settings.ray_settings()):
+                owned = connect(settings.ray_settings())
+                if owned:
                     undo.callback(disconnect)
-            runner = JobRunner(store, settings, calibration, executor, metrics)
+
+            def reconnect() -> None:
+                disconnect()
+                connect(settings.ray_settings())
+
+            runner = JobRunner(store, settings, calibration, executor, metrics,
+                               cluster_problem=_ray_problem if using_ray else None,
+                               reconnect=reconnect if owned else None)
             app.state.store, app.state.runner = store, runner
             runner.start()
             undo.callback(runner.stop)

@@ -74,7 +74,8 @@ def _domain(error: ForecasterError, retry_after: int) -> Problem:
     if isinstance(error, JobStateError):
         return Problem(409, "Conflict", str(error), CONFLICT)
     if isinstance(error, ClusterUnavailableError):
-        return Problem(503, "Service unavailable", str(error), UNAVAILABLE)
+        return Problem(503, "Service unavailable", f"{error}; retry after {retry_after} s", UNAVAILABLE,
+                       headers={"Retry-After": str(retry_after)})
     return Problem(400, "Bad request", str(error), INVALID)
 
 

@@ -7,7 +7,10 @@ interrupted by a shutdown goes back to ``queued`` and, like any job still
 queued, is run again when the service starts (results are deterministic, so
 the rerun gives the same result). Nothing a job does stops the runner: a job
 whose files cannot be written fails with the reason, and a store that cannot
-be written for a while (locked, full disk) is retried.
+be written for a while (locked, full disk) is retried. When the Ray cluster is
+lost (its head gone), submissions are refused, the running job goes back to the
+queue, and the runner reconnects (where the service owns the connection) before
+it runs the next job.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from api.metrics import Metrics
 from api.results import MEGABYTE, check_storage, estimated_bytes, write_results
 from api.settings import Settings
 from api.store import JobRecord, JobStatus, JobStore, StoreUnavailableError, job_id
+from cluster import ClusterUnavailableError
 from forecaster import Calibration, CancelledError, Executor, ForecasterError, ForecastRequest, forecast
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,12 @@ T = TypeVar("T")
 #: How long the runner keeps retrying a store it cannot write before it gives the job up (it stays
 #: ``running`` in the store, so a restart runs it again).
 STORE_RETRY_SECONDS = 60.0
+#: Least time between two attempts to reconnect to a lost Ray cluster, and between two checks of
+#: it while a job runs.
+RECONNECT_SECONDS = 5.0
+CLUSTER_CHECK_SECONDS = 1.0
+#: What is wrong with the Ray cluster (None when it is usable).
+ClusterProblem = Callable[[], str | None]
 
 
 class JobRunner:
@@ -47,14 +57,24 @@ class JobRunner:
     metrics : Metrics
     store_retry_seconds : float
         How long a store write is retried while the store is unavailable.
+    cluster_problem : callable, optional
+        Says what is wrong with the Ray cluster jobs run on, or None when it is usable; None
+        (the default) for an executor that needs no cluster.
+    reconnect : callable, optional
+        Connects to the cluster again after it was lost; None when the service does not own
+        the connection (then it only waits for the cluster to come back).
     """
 
     def __init__(
         self, store: JobStore, settings: Settings, calibration: Calibration, executor: Executor,
         metrics: Metrics, store_retry_seconds: float = STORE_RETRY_SECONDS,
+        cluster_problem: ClusterProblem | None = None, reconnect: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.store_retry_seconds = store_retry_seconds
+        self.cluster_problem = cluster_problem
+        self.reconnect = reconnect
+        self._next_reconnect = 0.0
         self.settings = settings
         self.calibration = calibration
         self.executor = executor
@@ -92,7 +112,12 @@ class JobRunner:
         api.results.ResultTooLargeError, api.results.InsufficientStorageError
             If its files would exceed the size cap, or not fit on the data volume above
             the free-space floor (checked before it is queued).
+        cluster.ClusterUnavailableError
+            If the Ray cluster is lost: nothing is queued until it is back.
         """
+        problem = None if self.cluster_problem is None else self.cluster_problem()
+        if problem is not None:
+            raise ClusterUnavailableError(problem)
         job = job_id(request, self.calibration.digest)
         existing = self.store.get(job)
         if existing is None or existing.status in ("failed", "cancelled"):
@@ -138,11 +163,31 @@ class JobRunner:
                 job = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            if not self._cluster_ready():
+                self._queue.put(job)  # it stays queued in the store too: run it once the cluster is back
+                continue
             try:
                 self._run(job)
                 self.expire()
             except Exception:  # nothing a job or the store does may stop the runner
                 log.exception("job %s: the store could not record its state; it runs again at restart", job)
+
+    def _cluster_ready(self) -> bool:
+        """Return True when jobs can run; else try to reconnect (at most every few seconds) and wait."""
+        check = self.cluster_problem
+        if check is None or (problem := check()) is None:
+            return True
+        if self.reconnect is not None and time.monotonic() >= self._next_reconnect:
+            self._next_reconnect = time.monotonic() + RECONNECT_SECONDS
+            log.warning("Ray cluster lost (%s): connecting again", problem)
+            try:
+                self.reconnect()
+            except ClusterUnavailableError:
+                log.exception("could not connect to the Ray cluster again; retrying")
+            else:
+                return check() is None
+        self._stopping.wait(1.0)
+        return False
 
     def _run(self, job: str) -> None:
         # Jobs run one at a time on this thread, so a cancel recorded before this start was
@@ -175,17 +220,34 @@ class JobRunner:
         def finish(status: JobStatus, error: str | None = None, files: dict[str, str] | None = None) -> bool:
             return self._persist(lambda: self.store.finish(job, status, error, files))
 
+        lost: list[str] = []  # what went wrong with the cluster while the job ran
+        next_check = time.monotonic() + CLUSTER_CHECK_SECONDS
+
+        def cluster_lost() -> bool:
+            nonlocal next_check
+            if self.cluster_problem is None or time.monotonic() < next_check:
+                return bool(lost)
+            next_check = time.monotonic() + CLUSTER_CHECK_SECONDS
+            problem = self.cluster_problem()
+            if problem is not None:
+                lost.append(problem)
+            return bool(lost)
+
         started = time.perf_counter()
         try:
             self._check_storage(request)  # the disk may have filled since it was accepted
             result = forecast(
                 request, self.calibration, self.executor, on_progress=progress,
-                should_cancel=lambda: self._stopping.is_set() or job in self._cancelled,
+                should_cancel=lambda: self._stopping.is_set() or job in self._cancelled or cluster_lost(),
             )
             files = write_results(self.settings.results_dir / job, result)
         except CancelledError:
             if self._stopping.is_set():
                 self.store.requeue(job)  # the service is stopping: run it again at the next start
+            elif lost and job not in self._cancelled:
+                log.warning("job %s interrupted, the Ray cluster was lost (%s): queued again", job, lost[0])
+                self.store.requeue(job)
+                self._queue.put(job)
             return  # otherwise the store already says cancelled
         except ForecasterError as error:
             finish("failed", str(error))

@@ -7,10 +7,11 @@ from cluster.runtime import (
     RaySettings,
     connect,
     disconnect,
+    head_reachable,
     readiness,
 )
 
 __all__ = [
     "ClusterUnavailableError", "RayEnvironment", "RayExecutor", "RaySettings", "connect", "disconnect",
-    "readiness",
+    "head_reachable", "readiness",
 ]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import ray
 
+from cluster.runtime import head_reachable
 from forecaster import Block, CancelledError
 from forecaster.simulation import ProgressCallback
 
@@ -76,5 +77,8 @@ class RayExecutor:
                     if on_progress is not None:
                         on_progress(done, total)
         finally:
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
+            # Free the CPUs of tasks still running; with the head gone, cancelling would block
+            # (and the tasks are gone with their cluster).
+            if in_flight and head_reachable():
+                for ref in in_flight:
+                    ray.cancel(ref, force=True)

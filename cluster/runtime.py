@@ -435,6 +435,23 @@ def _check_workers(settings: RaySettings) -> None:
         )
 
 
+def head_reachable() -> bool:
+    """Return False when Ray is not connected or this driver's GCS refuses connections, else True.
+
+    A Ray call that needs the GCS would wait for a lost one, blocking the process; ask its port
+    first. Ray Client connections are not checked (their GCS address is the server's).
+    """
+    if not ray.is_initialized():
+        return False  # e.g. between leaving a lost cluster and joining it again
+    if ray.util.client.ray.is_connected():
+        return True
+    try:
+        check_reachable(ray.get_runtime_context().gcs_address)
+    except ClusterUnavailableError:
+        return False
+    return True
+
+
 def readiness() -> dict[str, object]:
     """Report whether Ray is usable: connected, CPUs (all, and not in use), or what is wrong."""
     if not ray.is_initialized():

@@ -49,7 +49,7 @@ def ray_cluster() -> Iterator[None]:
 
 #: Modules whose tests start processes, browsers, Helm or long statistical runs: not in the fast subset.
 SLOW_MODULES = {"test_multinode", "test_explorer", "test_helm", "test_large_runs", "test_ray_access",
-                "test_ray_exposure", "test_openapi"}
+                "test_ray_exposure", "test_ray_head_loss", "test_openapi"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
