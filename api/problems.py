@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from api.results import InsufficientStorageError, ResultTooLargeError
 from api.store import JobStateError, StoreFullError, StoreUnavailableError
 from cluster import ClusterUnavailableError
-from forecaster import ForecasterError, PolicyError, RequestError
+from forecaster import FieldError, ForecasterError
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -58,7 +58,7 @@ def _response(request: Request, problem: Problem) -> JSONResponse:
 
 
 def _domain(error: ForecasterError, retry_after: int) -> Problem:
-    if isinstance(error, RequestError | PolicyError):
+    if isinstance(error, FieldError):
         return invalid(error.field, error.message)
     if isinstance(error, StoreFullError):
         return Problem(503, "Service overloaded", f"{error}; retry after {retry_after} s", OVERLOADED,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forecaster import Calibration, ForecastRequest, PolicyError, RequestError, policy_from_dict
+from forecaster import Calibration, FieldError, ForecastRequest, PolicyError, RequestError, policy_from_dict
 from forecaster.simulation import make_job
 
 #: Request fields accepted in plain data, with their ForecastRequest names.
@@ -91,7 +91,7 @@ def request_to_dict(request: ForecastRequest) -> dict[str, Any]:
     return {public: data[engine] for public, engine in REQUEST_FIELDS.items()}
 
 
-def _located(error: RequestError | PolicyError, where: str) -> RequestError:
+def _located(error: FieldError, where: str) -> RequestError:
     """Rename an engine field to its public name under ``where``, keeping the message."""
     name = next((key for key, value in REQUEST_FIELDS.items() if value == error.field), error.field)
     return RequestError(f"{where}.{name}", error.message)
@@ -107,5 +107,5 @@ def check_request(request: ForecastRequest, calibration: Calibration, where: str
     """
     try:
         make_job(request, calibration)
-    except (RequestError, PolicyError) as error:
+    except FieldError as error:
         raise _located(error, where) from None

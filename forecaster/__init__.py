@@ -19,6 +19,7 @@ from forecaster.dataset import (
 from forecaster.errors import (
     CalibrationError,
     CancelledError,
+    FieldError,
     ForecasterError,
     PolicyError,
     RequestError,
@@ -71,7 +72,7 @@ from forecaster.theory import (
 __all__ = [
     "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "DEFAULT_THRESHOLDS", "EXACT_MAX_CELLS",
     "LEVERS", "MODEL_VERSION", "PRESETS", "Assumptions", "BacktestRequest", "Block", "BlockJob",
-    "BlockResult", "Calibration", "CalibrationError", "CancelledError", "Executor", "Forecast",
+    "BlockResult", "Calibration", "CalibrationError", "CancelledError", "FieldError", "Executor", "Forecast",
     "ForecastRequest", "ForecasterError", "Fragmentation", "Lever", "ModelParams", "Paths",
     "PolicyError", "PolicyMix", "Priors", "RequestError", "SerialExecutor", "Shocks", "acr_real_wage",
     "build_params", "calibration_as_of", "calibration_from_dict", "diffusion_term", "draw_shocks",

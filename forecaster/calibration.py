@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import xarray as xr
 
+from forecaster.arrays import FloatArray, readonly
 from forecaster.errors import CalibrationError
 from forecaster.history import economy_history, load_pwt
 
@@ -75,7 +75,6 @@ _PWT_SOURCE = (
     "computed from the project's extract by forecaster.calibration.calibration_as_of"
 )
 
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,16 +134,10 @@ class Calibration:
             economies=economies,
             names=tuple(self.names[i] for i in index),
             blocs=tuple(self.blocs[i] for i in index),
-            values={k: _frozen(v[index]) for k, v in self.values.items()},
+            values={k: readonly(v[index]) for k, v in self.values.items()},
             sources={code: self.sources[code] for code in economies},
             digest=self.digest,
         )
-
-
-def _frozen(array: FloatArray) -> FloatArray:
-    array = np.array(array, dtype=np.float64)
-    array.flags.writeable = False
-    return array
 
 
 def _entry_value(code: str, field: str, entry: Any) -> float:
@@ -227,7 +220,7 @@ def calibration_from_dict(data: Any) -> Calibration:
         economies=tuple(codes),
         names=tuple(names),
         blocs=tuple(blocs),
-        values={field: _frozen(np.asarray(col)) for field, col in columns.items()},
+        values={field: readonly(np.asarray(col)) for field, col in columns.items()},
         sources={code: economies[code] for code in codes},
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
     )

@@ -21,13 +21,13 @@ class ForecasterError(Exception):
     """Base class of every error raised by :mod:`forecaster`."""
 
 
-class PolicyError(ForecasterError, ValueError):
-    """A policy mix is invalid.
+class FieldError(ForecasterError, ValueError):
+    """An input field is invalid.
 
     Parameters
     ----------
     field : str
-        Dotted path of the offending field, e.g. ``"levers.digital.intensity"``.
+        Dotted path of the offending field, e.g. ``"policy.digital.intensity"``.
     message : str
         What is wrong and what is allowed.
     """
@@ -36,6 +36,10 @@ class PolicyError(ForecasterError, ValueError):
         self.field = bounded(field, MAX_FIELD_CHARACTERS)
         self.message = bounded(message)
         super().__init__(f"{self.field}: {self.message}")
+
+
+class PolicyError(FieldError):
+    """A policy mix is invalid (see :class:`FieldError`)."""
 
 
 class CalibrationError(ForecasterError, ValueError):
@@ -58,21 +62,8 @@ class CalibrationError(ForecasterError, ValueError):
         super().__init__(f"calibration {where}: {bounded(message)}")
 
 
-class RequestError(ForecasterError, ValueError):
-    """A forecast request (draws, horizon, economies, quantiles, ...) is invalid.
-
-    Parameters
-    ----------
-    field : str
-        Name of the offending request field.
-    message : str
-        What is wrong and what is allowed.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = bounded(field, MAX_FIELD_CHARACTERS)
-        self.message = bounded(message)
-        super().__init__(f"{self.field}: {self.message}")
+class RequestError(FieldError):
+    """A forecast request (draws, horizon, economies, quantiles, ...) is invalid (see :class:`FieldError`)."""
 
 
 class CancelledError(ForecasterError):

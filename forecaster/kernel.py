@@ -54,11 +54,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
+from forecaster.arrays import FloatArray
 from forecaster.params import CHANNELS, ModelParams
 from forecaster.shocks import Shocks
 from forecaster.theory import normalize_sources
-
-FloatArray = npt.NDArray[np.float64]
 
 #: Precision of the draw x economy x economy arrays (shares, sourcing weights). Single
 #: precision makes the exp/log passes several times faster; its relative rounding

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from forecaster.arrays import FloatArray, readonly
 from forecaster.calibration import Calibration
 from forecaster.errors import PolicyError, RequestError
 from forecaster.policy import LEVERS, Fragmentation, Lever, PolicyMix
 from forecaster.theory import gravity_shares, great_circle_km
-
-FloatArray = npt.NDArray[np.float64]
 
 #: Channels of TFP growth, in the order of the ``channel`` dimension: own research, learning from
 #: the home economy's own ideas (the i = n diffusion term), learning from abroad through the three
@@ -288,12 +287,6 @@ class ModelParams:
         return omega[0] * self.goods_shares + omega[1] * self.factor_shares + omega[2] * self.digital_shares
 
 
-def _readonly(array: npt.ArrayLike) -> FloatArray:
-    out = np.array(array, dtype=np.float64)
-    out.flags.writeable = False
-    return out
-
-
 def ramp(start_year: int, phase_in_years: int, years: npt.NDArray[np.int64]) -> FloatArray:
     """Share of a measure's full effect in each year: linear over the phase-in.
 
@@ -438,28 +431,28 @@ def build_params(
         economies=chosen,
         years=years,
         base_year=cal.base_year,
-        goods_shares=_readonly(goods),
-        factor_shares=_readonly(factors),
-        digital_shares=_readonly(digital),
-        channel_weights=_readonly(omega),
-        log_tfp0=_readonly(np.log(cal["tfp_level"])),
-        tfp_growth=_readonly(growth),
-        knowledge_growth=_readonly(knowledge_growth),
-        research_growth=_readonly(cal["research_growth"]),
-        tfp_volatility=_readonly(cal["tfp_volatility"]),
-        foreign_share=_readonly(foreign_share),
-        domestic_share=_readonly(domestic_share),
-        ideas_mean=_readonly(
+        goods_shares=readonly(goods),
+        factor_shares=readonly(factors),
+        digital_shares=readonly(digital),
+        channel_weights=readonly(omega),
+        log_tfp0=readonly(np.log(cal["tfp_level"])),
+        tfp_growth=readonly(growth),
+        knowledge_growth=readonly(knowledge_growth),
+        research_growth=readonly(cal["research_growth"]),
+        tfp_volatility=readonly(cal["tfp_volatility"]),
+        foreign_share=readonly(foreign_share),
+        domestic_share=readonly(domestic_share),
+        ideas_mean=readonly(
             assumptions.priors.ideas_per_year * research_spend / research_spend.max()
         ),
-        ramps=_readonly(ramps),
-        cost_effects=_readonly(cost_effects),
-        industrial_links=_readonly(assumptions.industrial_link_boost * masks["industrial"][1]),
-        digital_pairs=_readonly(digital_pairs),
-        digital_gap=_readonly(gap),
-        digital_stri0=_readonly(stri0),
-        software_enacting=_readonly(masks["software"][0]),
+        ramps=readonly(ramps),
+        cost_effects=readonly(cost_effects),
+        industrial_links=readonly(assumptions.industrial_link_boost * masks["industrial"][1]),
+        digital_pairs=readonly(digital_pairs),
+        digital_gap=readonly(gap),
+        digital_stri0=readonly(stri0),
+        software_enacting=readonly(masks["software"][0]),
         nqpf_base=nqpf_base,
-        nqpf_weights=_readonly(weights),
+        nqpf_weights=readonly(weights),
         assumptions=assumptions,
     )

@@ -106,11 +106,6 @@ class PolicyMix:
         """Return the mix as canonical JSON (sorted keys), e.g. for dataset attributes."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    def is_baseline(self) -> bool:
-        """Return True when no lever and no stress is active."""
-        active = [self.lever(name).intensity for name in LEVERS] + [self.fragmentation.intensity]
-        return all(value == 0 for value in active)
-
 
 def _number(data: Mapping[str, Any], key: str, path: str, low: float, high: float) -> float:
     value = data[key]

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from forecaster.arrays import FloatArray
 from forecaster.simulation import Block, BlockJob, BlockResult, simulate_block
 from forecaster.summary import SUMMARISED
 
-FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 #: Bins per variable, year and economy.

@@ -47,7 +47,7 @@ import numpy.typing as npt
 import scoringrules as sr
 import xarray as xr
 
-FloatArray = npt.NDArray[np.float64]
+from forecaster.arrays import FloatArray
 
 #: Fewest past observations :func:`random_walk_drift` needs for a mean and a standard deviation.
 MIN_DRIFT_OBSERVATIONS = 5

@@ -11,12 +11,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from scipy.special import pdtr
 
+from forecaster.arrays import FloatArray
 from forecaster.params import ModelParams
-
-FloatArray = npt.NDArray[np.float64]
 
 #: Bins of the guide table that inverts the Poisson CDF (a power of two, so that
 #: ``uniform * bins`` and its floor are exact).

@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gamma as gamma_function
 
-FloatArray = npt.NDArray[np.float64]
+from forecaster.arrays import FloatArray
+
 ArrayLike = npt.ArrayLike
 
 
