@@ -262,9 +262,17 @@ def _batch_on_cluster(args: argparse.Namespace) -> int:
         print(f"error: --out: must be an absolute path on the cluster with --address, got {args.out}",
               file=sys.stderr)
         return EXIT_INVALID
-    from cluster.jobs import submit_batch  # Ray only when asked for
+    from cluster.jobs import submit_job  # Ray only when asked for
 
-    outcome = submit_batch(args.address, args.file, str(args.out), args.calibration)
+    # The job runs this command line's own batch command, with this process's packages.
+    command = ["python", "-m", "api.cli", "batch", args.file.name, "--executor", "ray",
+               "--out", str(args.out)]
+    files = {args.file.name: args.file}
+    if args.calibration is not None:
+        files[f"calibration/{args.calibration.name}"] = args.calibration
+        command += ["--calibration", f"calibration/{args.calibration.name}"]
+    outcome = submit_job(args.address, command, files, ("forecaster", "cluster", "api"),
+                         {"forecaster": "batch", "file": args.file.name})
     if outcome.status == "SUCCEEDED":
         return EXIT_OK
     if outcome.exit_code in (EXIT_INVALID, EXIT_SCENARIO_FAILED, EXIT_CLUSTER_UNAVAILABLE):

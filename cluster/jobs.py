@@ -1,17 +1,17 @@
-"""Batch forecasts on a remote Ray cluster, submitted through the Ray Jobs API.
+"""Commands run on a remote Ray cluster as jobs, submitted through the Ray Jobs API.
 
-:func:`submit_batch` runs ``python -m api.cli batch FILE --executor ray --out
-OUT`` on the cluster as a Ray job and follows it to the end, printing its log
-as it comes. The job's runtime environment carries everything the cluster
-does not have:
+:func:`submit_job` runs a command (the command line's batch, say) on the
+cluster as a Ray job and follows it to the end, printing its log as it comes.
+The caller names the command, the files it needs and the packages to ship;
+this module knows nothing of what the command does. The job's runtime
+environment carries everything the cluster does not have:
 
-- ``working_dir``: the batch file (and calibration file, if any), copied to a
-  fresh directory so that nothing else is uploaded;
-- ``py_modules``: this process's ``forecaster``, ``cluster`` and ``api``
-  packages, so the job runs exactly the code that validated the file; the
-  job's driver then joins the cluster with ``FORECASTER_RAY_SHIP_CODE=0``
-  (its tasks inherit the job's ``py_modules``; Ray refuses the same field
-  twice);
+- ``working_dir``: the given files, copied to a fresh directory so that
+  nothing else is uploaded;
+- ``py_modules``: the given packages as this process has them, so the job
+  runs exactly the code that validated its input; the job's driver then
+  joins the cluster with ``FORECASTER_RAY_SHIP_CODE=0`` (its tasks inherit the
+  job's ``py_modules``; Ray refuses the same field twice);
 - ``RAY_AUTH_MODE``: this process's mode, so the driver's own check passes
   whatever the head's environment says. The token itself is never put in
   the job (job settings are visible in the dashboard): the driver takes it
@@ -19,9 +19,8 @@ does not have:
 
 The job's driver runs on the head node with no CPU reserved
 (``entrypoint_num_cpus=0``): it mostly waits for tasks and writes files, and a
-reserved CPU would be one fewer for the tasks. ``OUT`` is a path on the head
-node (a shared volume, typically); the cluster's ``python`` must have the
-project's dependencies (the project's image has).
+reserved CPU would be one fewer for the tasks. The cluster's ``python`` must
+have the project's dependencies (the project's image has).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -54,7 +54,7 @@ _UNREACHABLE = (ConnectionError, requests.RequestException, RuntimeError)
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """How a submitted batch job ended.
+    """How a submitted job ended.
 
     Attributes
     ----------
@@ -63,7 +63,7 @@ class JobOutcome:
     status : str
         ``SUCCEEDED``, ``FAILED`` or ``STOPPED``.
     exit_code : int or None
-        Exit code of the batch command on the cluster, if it ran.
+        Exit code of the command on the cluster, if it ran.
     message : str
         Ray's description of the end (e.g. why the runtime environment failed).
     """
@@ -74,27 +74,28 @@ class JobOutcome:
     message: str
 
 
-def submit_batch(
+def submit_job(
     address: str,
-    batch_file: Path,
-    out: str,
-    calibration: Path | None = None,
+    command: Sequence[str],
+    files: Mapping[str, Path],
+    packages: Sequence[str],
+    metadata: Mapping[str, str],
     log: TextIO | None = None,
 ) -> JobOutcome:
-    """Run a batch file on the cluster whose Jobs API is at ``address``; follow it to the end.
-
-    The file should have been validated here first (:func:`api.batch.load_batch`):
-    the job validates it again but a submission costs seconds.
+    """Run ``command`` on the cluster whose Jobs API is at ``address``; follow it to the end.
 
     Parameters
     ----------
     address : str
         The Ray dashboard's URL, e.g. ``http://head:8265``.
-    batch_file : Path
-    out : str
-        Output directory on the cluster's head node.
-    calibration : Path, optional
-        Calibration file, shipped with the batch file (default: the shipped one).
+    command : sequence of str
+        The job's command, run in a directory that holds ``files``.
+    files : mapping of str to Path
+        Each local file, by the relative path the command names it with.
+    packages : sequence of str
+        Packages of this process shipped to the job (``py_modules``).
+    metadata : mapping of str to str
+        Shown with the job in Ray's dashboard.
     log : text stream, optional
         Where the job's log goes as it arrives (default: standard output).
 
@@ -108,21 +109,18 @@ def submit_batch(
     mode = auth_mode()
     check_reachable(address)
     with tempfile.TemporaryDirectory(prefix="forecaster-job-") as staging:
-        shutil.copyfile(batch_file, Path(staging) / batch_file.name)
-        command = ["python", "-m", "api.cli", "batch", batch_file.name, "--executor", "ray", "--out", out]
-        if calibration is not None:
-            (Path(staging) / "calibration").mkdir()
-            shutil.copyfile(calibration, Path(staging) / "calibration" / calibration.name)
-            command += ["--calibration", f"calibration/{calibration.name}"]
+        for name, source in files.items():
+            (Path(staging) / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, Path(staging) / name)
         try:
             client = JobSubmissionClient(address)
             submission_id = client.submit_job(
                 entrypoint=shlex.join(command),
                 entrypoint_num_cpus=0,
-                metadata={"forecaster": "batch", "file": batch_file.name},
+                metadata=dict(metadata),
                 runtime_env={
                     "working_dir": staging,
-                    "py_modules": code_modules("forecaster", "cluster", "api"),
+                    "py_modules": code_modules(*packages),
                     "excludes": CODE_EXCLUDES,
                     "env_vars": {"FORECASTER_RAY_SHIP_CODE": "0", "RAY_AUTH_MODE": mode},
                 },

@@ -129,10 +129,13 @@ def test_a_job_ends_the_command_with_its_own_code_or_5(
         submitted.append(args)
         return cluster.jobs.JobOutcome("raysubmit_1", status, exit_code, "Job entrypoint command failed")
 
-    monkeypatch.setattr(cluster.jobs, "submit_batch", fake_submit)
+    monkeypatch.setattr(cluster.jobs, "submit_job", fake_submit)
     path = tmp_path / "scenarios.yaml"
     path.write_text(GOOD)
     assert main(["batch", str(path), "--address", "http://head:8265", "--out", "/data/batch"]) == expected
-    assert submitted == [("http://head:8265", path, "/data/batch", None)]
+    command = ["python", "-m", "api.cli", "batch", "scenarios.yaml", "--executor", "ray",
+               "--out", "/data/batch"]
+    packages, metadata = ("forecaster", "cluster", "api"), {"forecaster": "batch", "file": "scenarios.yaml"}
+    assert submitted == [("http://head:8265", command, {"scenarios.yaml": path}, packages, metadata)]
     err = capsys.readouterr().err
     assert (f"error: job raysubmit_1 {status}: Job entrypoint command failed" in err) == (expected == 5)
