@@ -233,14 +233,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     checked: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256 found equal
 
-    def result_file(job: str, name: str) -> Path:
+    def result_file(record: JobRecord, name: str) -> Path:
         """Return a succeeded job's file, checked against the SHA-256 recorded when it was written.
 
         Checked on first read and remembered while the file's size and time stay the same. A
         missing or changed file marks the job failed (submitting it again recomputes the same
         result) and answers a problem naming the job.
         """
-        record = succeeded(job)
+        job = record.id
         path = settings.results_dir / job / name
         if record.files is None:
             return path  # written before checksums were recorded
@@ -318,7 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Variables and their dims are listed in docs/api.md; values are nested
         lists in the order of each variable's ``dims``.
         """
-        return FileResponse(result_file(job, SUMMARY_JSON), media_type="application/json")
+        return FileResponse(result_file(succeeded(job), SUMMARY_JSON), media_type="application/json")
 
     @v1.get("/forecasts/{job}/data", response_class=FileResponse, responses={
         **_file("netCDF (format=netcdf) or CSV (format=csv)", "application/x-netcdf", "text/csv"),
@@ -326,27 +326,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     })
     def data(job: str, format: Literal["netcdf", "csv"] = "netcdf") -> FileResponse:
         """Every draw as netCDF (the summary when the run kept no draws), or the summary as CSV."""
+        record = succeeded(job)
         if format == "csv":  # derived from summary.nc, which is checked first
-            directory = result_file(job, SUMMARY_NETCDF).parent
+            directory = result_file(record, SUMMARY_NETCDF).parent
             return FileResponse(summary_csv_file(directory), media_type="text/csv",
                                 filename=f"{job}-summary.csv")
-        files = succeeded(job).files
-        if files is None:  # written before checksums were recorded
+        if record.files is None:  # written before checksums were recorded
             kept_draws = (settings.results_dir / job / DRAWS_NETCDF).exists()
         else:
-            kept_draws = DRAWS_NETCDF in files
-        path = result_file(job, DRAWS_NETCDF if kept_draws else SUMMARY_NETCDF)
+            kept_draws = DRAWS_NETCDF in record.files
+        path = result_file(record, DRAWS_NETCDF if kept_draws else SUMMARY_NETCDF)
         return FileResponse(path, media_type="application/x-netcdf", filename=f"{job}-{path.name}")
 
     @v1.get("/forecasts/{job}/fanchart.png", response_class=FileResponse,
             responses={**_file("PNG image", "image/png"), **_NOT_READY})
     def fanchart(job: str, economy: Annotated[str | None, Query(max_length=16)] = None) -> FileResponse:
         """Fan chart of TFP against the base year for one economy (default: the first), baseline overlaid."""
-        economies = succeeded(job).request["economies"] or list(calibration.economies)
+        record = succeeded(job)
+        economies = record.request["economies"] or list(calibration.economies)
         chosen = economy or economies[0]
         if chosen not in economies:
             raise invalid("query.economy", f"must be one of the job's economies {economies}, got {chosen!r}")
-        directory = result_file(job, SUMMARY_NETCDF).parent
+        directory = result_file(record, SUMMARY_NETCDF).parent
         return FileResponse(fan_chart_file(directory, chosen), media_type="image/png")
 
     @v1.get("/presets")

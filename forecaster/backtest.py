@@ -157,7 +157,7 @@ def run_backtest(
         scores[f"in_{round(100 * level)}"] = interval_hit(forecast, realized, level)
     for name, q in (("p05", 0.05), ("p50", 0.5), ("p95", 0.95)):
         scores[name] = quantile.sel(quantile=q, drop=True)
-    available = scores.crps.notnull() | forecast.notnull().any("draw")
+    available = forecast.notnull().any("draw")  # benchmarks only where the model forecast too
     scores["benchmark_crps"] = xr.concat(
         [_benchmark_crps(kind, growth, request, realized).where(available) for kind in BENCHMARKS],
         dim=xr.DataArray(list(BENCHMARKS), dims="benchmark"),
