@@ -148,6 +148,10 @@ def _follow(client: JobSubmissionClient, submission_id: str, log: TextIO) -> Job
     """Print the job's log as it comes, then wait for its final status."""
     try:
         asyncio.run(_print_log(client, submission_id, log))
+    except asyncio.CancelledError:
+        # Nothing but a Ctrl-C cancels this task; asyncio.run reports one as CancelledError instead of
+        # KeyboardInterrupt when the log stream had cancelled a task of its own as it stopped.
+        raise KeyboardInterrupt from None
     except (RuntimeError, aiohttp.ClientError) as error:  # the log stream broke; the status still tells
         print(f"(log stream of {submission_id} lost: {error}; waiting for the job to end)", file=log)
     info = client.get_job_info(submission_id)

@@ -7,11 +7,14 @@ variables from the environment at start-up, so they are set only in children.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +142,18 @@ def test_a_job_ends_the_command_with_its_own_code_or_5(
     assert submitted == [("http://head:8265", command, {"scenarios.yaml": path}, packages, metadata)]
     err = capsys.readouterr().err
     assert (f"error: job raysubmit_1 {status}: Job entrypoint command failed" in err) == (expected == 5)
+
+
+def test_a_ctrl_c_reported_as_a_cancelled_log_stream_is_an_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncio.run may report a Ctrl-C during the log stream as CancelledError: still an interrupt,
+    so the command stops the job and exits 130."""
+
+    def cancelled(coroutine: Any) -> None:
+        coroutine.close()
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(cluster.jobs.asyncio, "run", cancelled)
+    with pytest.raises(KeyboardInterrupt):
+        cluster.jobs._follow(object(), "raysubmit_1", io.StringIO())  # type: ignore[arg-type]
