@@ -46,10 +46,10 @@ from forecaster import (
     ForecastRequest,
     RequestError,
     forecast,
+    headline_table,
     write_netcdf,
 )
 from forecaster.errors import bounded
-from forecaster.summary import headline_table
 
 #: Exit codes of ``forecaster batch`` (meanings in :mod:`api.cli`); 130 as a shell reports SIGINT.
 EXIT_OK, EXIT_INVALID, EXIT_SCENARIO_FAILED, EXIT_CLUSTER_UNAVAILABLE, EXIT_JOB_FAILED = 0, 2, 3, 4, 5

@@ -45,15 +45,14 @@ from forecaster import (
     SerialExecutor,
     fan_chart,
     forecast,
+    headline_table,
     load_calibration,
-    plan_blocks,
     policy_from_dict,
     write_netcdf,
-    write_summary_csv,
 )
 from forecaster.backtest import DEFAULT_ORIGINS, BacktestRequest, run_backtest, track_record
-from forecaster.report import write_backtest
-from forecaster.summary import headline_table
+from forecaster.plan import plan_blocks
+from forecaster.report import write_backtest, write_summary_csv
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from forecaster import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS, PRESETS, ForecastRequest
+from forecaster import PRESETS, ForecastRequest
+from forecaster.request import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS
 
 _DEFAULT = ForecastRequest()
 #: Unknown fields refused; no coercion ("100" is not a number, 1 is not true).

@@ -20,17 +20,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from forecaster import (
-    CHANNELS,
-    EXACT_MAX_CELLS,
-    Forecast,
-    ForecasterError,
-    ForecastRequest,
-    fan_chart,
-    write_netcdf,
-    write_summary_csv,
-)
-from forecaster.dataset import VARIABLES
+from forecaster import Forecast, ForecasterError, ForecastRequest, fan_chart, write_netcdf
+from forecaster.engine import EXACT_MAX_CELLS
+from forecaster.outcomes import VARIABLES
+from forecaster.params import CHANNELS
+from forecaster.report import write_summary_csv
 
 SUMMARY_JSON, SUMMARY_NETCDF, SUMMARY_CSV, DRAWS_NETCDF = (
     "summary.json", "summary.nc", "summary.csv", "draws.nc",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from forecaster import Calibration, FieldError, ForecastRequest, PolicyError, RequestError, policy_from_dict
-from forecaster.simulation import make_job
+from forecaster.plan import build_inputs
 
 #: Request fields accepted in plain data, with their ForecastRequest names.
 REQUEST_FIELDS = {
@@ -106,6 +106,6 @@ def check_request(request: ForecastRequest, calibration: Calibration, where: str
         Naming the field under ``where``.
     """
     try:
-        make_job(request, calibration)
+        build_inputs(request, calibration)
     except FieldError as error:
         raise _located(error, where) from None

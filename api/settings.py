@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from cluster import RayEnvironment
-from forecaster.simulation import MAX_DRAWS, MAX_HORIZON_YEARS
+from forecaster.request import MAX_DRAWS, MAX_HORIZON_YEARS
 
 
 class Settings(RayEnvironment):

@@ -245,8 +245,8 @@ def breakdown(repeat: int) -> dict[str, float]:
         run_forecast,
         summarize,
         write_netcdf,
-        write_summary_csv,
     )
+    from forecaster.report import write_summary_csv
 
     calibration = load_calibration()
     request = ForecastRequest(policy=PRESETS[PRESET], horizon_years=HORIZON, n_draws=DRAWS, seed=123)

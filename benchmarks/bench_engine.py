@@ -26,27 +26,24 @@ import os
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
-import datetime  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+import datetime
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from forecaster import PRESETS, ModelParams, build_params, draw_shocks, load_calibration  # noqa: E402
-from forecaster.kernel import simulate  # noqa: E402
-from forecaster.reference import simulate_loop  # noqa: E402
-from forecaster.simulation import (  # noqa: E402
-    BlockJob,
-    BlockResult,
-    SerialExecutor,
-    plan_blocks,
-    simulate_blocks,
-)
+from forecaster import PRESETS, SerialExecutor, load_calibration
+from forecaster.engine import run_tasks
+from forecaster.kernel import simulate
+from forecaster.params import ModelParams, build_params
+from forecaster.plan import BlockResult, SimulationInputs, plan_blocks, simulate_blocks
+from forecaster.reference import simulate_loop
+from forecaster.shocks import draw_shocks
 
 PRESET = "high-level-opening"
 N_DRAWS = 10_000
@@ -83,8 +80,8 @@ def run_engine(params: ModelParams) -> object:
     """The production path of one forecast: per block, draw its shocks and simulate them."""
     results: list[BlockResult] = []
     blocks = plan_blocks(N_DRAWS, SEED, BLOCK_SIZE)
-    job = BlockJob(params, None)
-    SerialExecutor().map_groups(simulate_blocks, job, [[block] for block in blocks], results.extend)
+    inputs = SimulationInputs(params, None)
+    run_tasks(SerialExecutor(), simulate_blocks, inputs, [[block] for block in blocks], results.extend)
     return results
 
 

@@ -43,11 +43,19 @@ PRESET = "high-level-opening"
 def run_child(executor_name: str, n_draws: int) -> None:
     """Run the forecast and print a JSON line of timings and headline figures."""
     started = time.perf_counter()
-    from forecaster import PRESETS, ForecastRequest, SerialExecutor, forecast, load_calibration
-    from forecaster.summary import headline_table
+    from forecaster import (
+        PRESETS,
+        Executor,
+        ForecastRequest,
+        SerialExecutor,
+        forecast,
+        headline_table,
+        load_calibration,
+    )
 
     calibration = load_calibration()
     imported = time.perf_counter()
+    executor: Executor
     if executor_name == "ray":
         from cluster import RayExecutor, RaySettings, connect
 

@@ -45,25 +45,23 @@ import os
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
-import datetime  # noqa: E402
-import functools  # noqa: E402
-import itertools  # noqa: E402
-import multiprocessing  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from multiprocessing.pool import Pool  # noqa: E402
-from typing import Any  # noqa: E402
+import datetime
+import functools
+import itertools
+import multiprocessing
+import platform
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from multiprocessing.pool import Pool
+from typing import Any
 
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import numpy as np
+import xarray as xr
 
-from forecaster import (  # noqa: E402
+from forecaster import (
     PRESETS,
-    Block,
     Calibration,
-    CancelledError,
     Executor,
     Forecast,
     ForecastRequest,
@@ -71,7 +69,8 @@ from forecaster import (  # noqa: E402
     forecast,
     load_calibration,
 )
-from forecaster.simulation import ProgressCallback  # noqa: E402
+from forecaster.engine import Finished
+from forecaster.plan import Block
 
 PRESET = "high-level-opening"
 N_DRAWS = 100_000
@@ -85,8 +84,8 @@ Task = Callable[[Any, Sequence[Block]], Any]
 
 
 def _pool_task(args: tuple[Task, Any, Sequence[Block]]) -> tuple[int, Any]:
-    task, job, group = args
-    return len(group), task(job, group)
+    task, inputs, group = args
+    return len(group), task(inputs, group)
 
 
 class PoolExecutor:
@@ -95,25 +94,11 @@ class PoolExecutor:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    def map_groups(
-        self,
-        task: Task,
-        job: Any,
-        groups: Sequence[Sequence[Block]],
-        on_result: Callable[[Any], None],
-        on_progress: ProgressCallback | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> None:
-        """Run every group in the pool; hand each result to ``on_result`` as it finishes."""
-        total = sum(len(group) for group in groups)
-        done = 0
-        for size, result in self.pool.imap_unordered(_pool_task, [(task, job, group) for group in groups]):
-            if should_cancel is not None and should_cancel():
-                raise CancelledError(f"cancelled after {done} of {total} blocks")
-            on_result(result)
-            done += size
-            if on_progress is not None:
-                on_progress(done, total)
+    def run(
+        self, task: Task, inputs: Any, groups: Sequence[Sequence[Block]]
+    ) -> Generator[Finished[Any], None, None]:
+        """Run every group in the pool; yield each result as it finishes."""
+        yield from self.pool.imap_unordered(_pool_task, [(task, inputs, group) for group in groups])
 
 
 @dataclass(frozen=True)
@@ -126,9 +111,9 @@ class TaskTime:
     cpu: float
 
 
-def _cpu_timed(task: Task, job: Any, group: Sequence[Block]) -> tuple[TaskTime, Any]:
+def _cpu_timed(task: Task, inputs: Any, group: Sequence[Block]) -> tuple[TaskTime, Any]:
     start, cpu = time.time(), time.thread_time()
-    result = task(job, group)
+    result = task(inputs, group)
     return TaskTime(os.getpid(), start, time.time(), time.thread_time() - cpu), result
 
 
@@ -139,23 +124,16 @@ class TaskTimer:
         self.inner = inner
         self.tasks: list[TaskTime] = []
 
-    def map_groups(
-        self,
-        task: Task,
-        job: Any,
-        groups: Sequence[Sequence[Block]],
-        on_result: Callable[[Any], None],
-        on_progress: ProgressCallback | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> None:
+    def run(
+        self, task: Task, inputs: Any, groups: Sequence[Sequence[Block]]
+    ) -> Generator[Finished[Any], None, None]:
         """Run ``task`` through the wrapped executor, timing each call where it runs."""
-
-        def collect(timed: tuple[TaskTime, Any]) -> None:
-            self.tasks.append(timed[0])
-            on_result(timed[1])
-
-        self.inner.map_groups(functools.partial(_cpu_timed, task), job, groups, collect, on_progress,
-                              should_cancel)
+        for item in self.inner.run(functools.partial(_cpu_timed, task), inputs, groups):
+            if item is not None:
+                n_blocks, (timing, result) = item
+                self.tasks.append(timing)
+                item = n_blocks, result
+            yield item
 
 
 @dataclass(frozen=True)

@@ -15,21 +15,15 @@ import os
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
-import datetime  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
+import datetime
+import math
+import platform
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from forecaster import PRESETS, ForecastRequest, load_calibration  # noqa: E402
-from forecaster.simulation import (  # noqa: E402
-    MIN_TASK_CELLS,
-    group_blocks,
-    make_job,
-    plan_blocks,
-    simulate_block,
-)
+from forecaster import PRESETS, ForecastRequest, load_calibration
+from forecaster.plan import MIN_TASK_CELLS, build_inputs, group_blocks, plan_blocks, simulate_block
 
 ECONOMIES = {2: ("CHN", "USA"), 3: ("CHN", "USA", "EU"), 6: ("CHN", "USA", "EU", "JPN", "KOR", "IND"), 12: ()}
 BLOCK_SIZE = 1_000
@@ -59,7 +53,7 @@ def main() -> None:
                 request = ForecastRequest(policy=PRESETS["high-level-opening"], economies=economies,
                                           horizon_years=horizon_years, n_draws=BLOCK_SIZE,
                                           compare_to_baseline=baseline)
-                job = make_job(request, calibration)
+                job = build_inputs(request, calibration)
                 seconds = []
                 for _ in range(REPEATS):
                     start = time.perf_counter()

@@ -1,21 +1,21 @@
 """NQPF circulation forecaster: a Monte-Carlo model of international circulation and NQPF growth.
 
-The public API: policy mixes and presets, calibration, the building blocks of
-the Frechet "best idea" family, the kernel, and running and summarising a
-forecast. ``forecaster`` depends on numpy, scipy, xarray and matplotlib only.
+A forecast runs through the package's modules in this order: a
+:mod:`~forecaster.request` (policy mix, economies, horizon, draws, seed) ->
+its :mod:`~forecaster.plan` (parameters, blocks of draws with a seed each,
+tasks) -> the :mod:`~forecaster.engine` (executors, :func:`forecast`) ->
+:mod:`~forecaster.outcomes` (labelled draws) -> :mod:`~forecaster.summaries`
+(or :mod:`~forecaster.sketch` for runs too large to keep every draw). The
+model itself is in :mod:`~forecaster.params` (parameters built from the
+:mod:`~forecaster.calibration` and the :mod:`~forecaster.policy`),
+:mod:`~forecaster.shocks` and :mod:`~forecaster.kernel`; its closed-form
+building blocks in :mod:`~forecaster.theory`. ``forecaster`` depends on numpy,
+scipy, xarray and matplotlib only.
 """
 
 from forecaster.backtest import BacktestRequest, run_backtest, track_record
-from forecaster.calibration import Calibration, calibration_as_of, calibration_from_dict, load_calibration
-from forecaster.dataset import (
-    EXACT_MAX_CELLS,
-    MODEL_VERSION,
-    Forecast,
-    forecast,
-    run_forecast,
-    run_summary,
-    to_dataset,
-)
+from forecaster.calibration import Calibration, calibration_as_of, load_calibration
+from forecaster.engine import Executor, Forecast, SerialExecutor, forecast, run_forecast, run_summary
 from forecaster.errors import (
     CalibrationError,
     CancelledError,
@@ -24,61 +24,17 @@ from forecaster.errors import (
     PolicyError,
     RequestError,
 )
-from forecaster.kernel import Paths, simulate
-from forecaster.params import (
-    CHANNELS,
-    DEFAULT_ASSUMPTIONS,
-    Assumptions,
-    ModelParams,
-    Priors,
-    build_params,
-)
-from forecaster.policy import (
-    LEVERS,
-    PRESETS,
-    Fragmentation,
-    Lever,
-    PolicyMix,
-    policy_from_dict,
-    preset,
-)
-from forecaster.report import fan_chart, write_netcdf, write_summary_csv
-from forecaster.shocks import Shocks, draw_shocks, neutral_shocks
-from forecaster.simulation import (
-    Block,
-    BlockJob,
-    BlockResult,
-    Executor,
-    ForecastRequest,
-    SerialExecutor,
-    group_blocks,
-    plan_blocks,
-    simulate_block,
-    simulate_blocks,
-)
-from forecaster.summary import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS, summarize
-from forecaster.theory import (
-    acr_real_wage,
-    diffusion_term,
-    frechet_sample,
-    head_ries_trade_cost,
-    idea_flow_cdf,
-    kortum_growth,
-    nqpf_index,
-    price_index,
-    trade_shares,
-)
+from forecaster.outcomes import MODEL_VERSION
+from forecaster.policy import LEVERS, PRESETS, Fragmentation, Lever, PolicyMix, policy_from_dict
+from forecaster.report import fan_chart, write_netcdf
+from forecaster.request import ForecastRequest
+from forecaster.summaries import headline_table, summarize
 
 __all__ = [
-    "CHANNELS", "DEFAULT_ASSUMPTIONS", "DEFAULT_QUANTILES", "DEFAULT_THRESHOLDS", "EXACT_MAX_CELLS",
-    "LEVERS", "MODEL_VERSION", "PRESETS", "Assumptions", "BacktestRequest", "Block", "BlockJob",
-    "BlockResult", "Calibration", "CalibrationError", "CancelledError", "FieldError", "Executor", "Forecast",
-    "ForecastRequest", "ForecasterError", "Fragmentation", "Lever", "ModelParams", "Paths",
-    "PolicyError", "PolicyMix", "Priors", "RequestError", "SerialExecutor", "Shocks", "acr_real_wage",
-    "build_params", "calibration_as_of", "calibration_from_dict", "diffusion_term", "draw_shocks",
-    "fan_chart", "forecast", "frechet_sample", "group_blocks", "head_ries_trade_cost", "idea_flow_cdf",
-    "kortum_growth", "load_calibration", "neutral_shocks", "nqpf_index", "plan_blocks",
-    "policy_from_dict", "preset", "price_index", "run_backtest", "run_forecast", "run_summary",
-    "simulate", "simulate_block", "simulate_blocks", "summarize", "to_dataset", "track_record",
-    "trade_shares", "write_netcdf", "write_summary_csv",
+    "LEVERS", "MODEL_VERSION", "PRESETS", "BacktestRequest", "Calibration", "CalibrationError",
+    "CancelledError", "Executor", "FieldError", "Forecast", "ForecastRequest", "ForecasterError",
+    "Fragmentation", "Lever", "PolicyError", "PolicyMix", "RequestError", "SerialExecutor",
+    "calibration_as_of", "fan_chart", "forecast", "headline_table", "load_calibration",
+    "policy_from_dict", "run_backtest", "run_forecast", "run_summary", "summarize", "track_record",
+    "write_netcdf",
 ]

@@ -25,10 +25,12 @@ import numpy as np
 import xarray as xr
 
 from forecaster.calibration import PWT_LAST_YEAR, TREND_WINDOW_YEARS, calibration_as_of
-from forecaster.dataset import MODEL_VERSION, run_forecast
+from forecaster.engine import Executor, ProgressCallback, run_forecast
 from forecaster.errors import RequestError
 from forecaster.history import economy_history, load_pwt
+from forecaster.outcomes import MODEL_VERSION
 from forecaster.policy import PRESETS
+from forecaster.request import DEFAULT_BLOCK_SIZE, ForecastRequest
 from forecaster.scoring import (
     climatology,
     crps_ensemble,
@@ -38,7 +40,6 @@ from forecaster.scoring import (
     random_walk_drift,
     skill,
 )
-from forecaster.simulation import DEFAULT_BLOCK_SIZE, Executor, ForecastRequest, ProgressCallback
 
 #: Origins of the reported backtest (docs/validation.md). No model choice was tuned on them.
 DEFAULT_ORIGINS: tuple[int, ...] = (1990, 1995, 2000, 2005)

@@ -34,7 +34,8 @@ RUN_EARLIER = """
 import json, sys
 from importlib import resources
 from pathlib import Path
-from forecaster import PRESETS, ForecastRequest, calibration_from_dict, run_forecast
+from forecaster import PRESETS, ForecastRequest, run_forecast
+from forecaster.calibration import calibration_from_dict
 from forecaster.calibration import FIELDS
 folder, origins, horizon, draws = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 shipped = json.loads(resources.files("forecaster").joinpath("data/calibration.json").read_text())["economies"]

@@ -119,7 +119,10 @@ def measure(options: dict[str, Any]) -> dict[str, Any]:
     import inspect
 
     import forecaster
-    from forecaster import PRESETS, build_params, draw_shocks, load_calibration, neutral_shocks, simulate
+    from forecaster import PRESETS, load_calibration
+    from forecaster.kernel import simulate
+    from forecaster.params import build_params
+    from forecaster.shocks import draw_shocks, neutral_shocks
 
     package = Path(forecaster.__file__).resolve().parent
     if package.parent != Path(options["root"]).resolve():

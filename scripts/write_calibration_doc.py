@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import forecaster.calibration as calibration_module
+from forecaster import MODEL_VERSION
 from forecaster.backtest import DEFAULT_ORIGINS
 from forecaster.calibration import (
     DEFAULT_BASE_YEAR,
@@ -39,7 +40,6 @@ from forecaster.calibration import (
     load_calibration,
     shipped_inputs,
 )
-from forecaster.dataset import MODEL_VERSION
 from forecaster.errors import CalibrationError
 from forecaster.history import MEMBERS, load_pwt, members_without_tfp
 from forecaster.params import DEFAULT_ASSUMPTIONS

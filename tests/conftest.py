@@ -9,24 +9,20 @@ from typing import Any
 import pytest
 
 from cluster import RaySettings, connect, disconnect
-from forecaster import Block, Calibration, load_calibration
+from forecaster import Calibration, load_calibration
+from forecaster.plan import Block
 
 
 class ShuffledGroupsExecutor:
     """Regroups blocks in threes and runs the groups in reverse order: a stand-in for any task layout."""
 
-    def map_groups(
-        self,
-        task: Callable[[Any, Sequence[Block]], Any],
-        job: Any,
-        groups: Sequence[Sequence[Block]],
-        on_result: Callable[[Any], None],
-        on_progress: Callable[[int, int], None] | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> None:
+    def run(
+        self, task: Callable[[Any, Sequence[Block]], Any], inputs: Any, groups: Sequence[Sequence[Block]]
+    ) -> Iterator[tuple[int, Any]]:
         blocks = [block for group in groups for block in group]
         for start in reversed(range(0, len(blocks), 3)):
-            on_result(task(job, blocks[start : start + 3]))
+            chunk = blocks[start : start + 3]
+            yield len(chunk), task(inputs, chunk)
 
 
 @pytest.fixture

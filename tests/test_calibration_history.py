@@ -93,7 +93,7 @@ def test_default_calibration_is_the_latest_data_and_reads_back_the_same() -> Non
     default = load_calibration()
     assert default.digest == calibration_as_of(PWT_LAST_YEAR, base_year=default.base_year).digest
     assert load_calibration() is default  # computed once per process
-    from forecaster import calibration_from_dict
+    from forecaster.calibration import calibration_from_dict
 
     assert calibration_from_dict(default.to_dict()).digest == default.digest
     entries = [entry for record in default.sources.values() for entry in record.values()

@@ -12,20 +12,11 @@ import pytest
 import ray
 import xarray as xr
 
-import forecaster.simulation
 from api.cli import main
 from cluster import RayExecutor, readiness
-from forecaster import (
-    PRESETS,
-    Block,
-    Calibration,
-    CancelledError,
-    ForecastRequest,
-    group_blocks,
-    plan_blocks,
-    run_forecast,
-)
-from forecaster.simulation import MIN_TASK_CELLS, TAPER_GROUPS, make_job
+from forecaster import PRESETS, Calibration, CancelledError, ForecastRequest, run_forecast
+from forecaster.engine import run_tasks
+from forecaster.plan import MIN_TASK_CELLS, TAPER_GROUPS, Block, build_inputs, group_blocks, plan_blocks
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=1_200, seed=5, block_size=100
@@ -43,16 +34,16 @@ def test_readiness_reports_cpus(ray_cluster: None) -> None:
 
 @pytest.mark.parametrize("max_in_flight", [1, 2, 8])
 def test_ray_equals_serial_bit_for_bit(
-    ray_cluster: None, calibration: Calibration, max_in_flight: int, monkeypatch: pytest.MonkeyPatch
+    ray_cluster: None, calibration: Calibration, max_in_flight: int
 ) -> None:
     serial = run_forecast(REQUEST, calibration)
-    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_CELLS", 1)  # a task per block: 12 tasks
     progress: list[tuple[int, int]] = []
     on_ray = run_forecast(
         REQUEST,
         calibration,
         executor=RayExecutor(max_in_flight),
         on_progress=lambda done, total: progress.append((done, total)),
+        min_task_cells=1,  # a task per block: 12 tasks
     )
     xr.testing.assert_identical(serial, on_ray)
     assert progress == [(done, 12) for done in range(1, 13)]  # one call per task, in any order
@@ -62,8 +53,9 @@ def test_a_draw_costs_its_years_times_economies_and_twice_that_with_the_baseline
     calibration: Calibration,
 ) -> None:
     request = ForecastRequest(horizon_years=7, economies=("CHN", "USA", "EU"))
-    assert make_job(request, calibration).cells_per_draw == 2 * 7 * 3
-    assert make_job(dataclasses.replace(request, compare_to_baseline=False), calibration).cells_per_draw == 21
+    assert build_inputs(request, calibration).cells_per_draw == 2 * 7 * 3
+    alone = dataclasses.replace(request, compare_to_baseline=False)
+    assert build_inputs(alone, calibration).cells_per_draw == 21
 
 
 @pytest.mark.parametrize(
@@ -107,9 +99,8 @@ def test_cancellation_stops_and_frees_the_cluster(ray_cluster: None) -> None:
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     try:
         with pytest.raises(CancelledError, match="cancelled after 0 of 8 blocks"):
-            RayExecutor().map_groups(
-                _sleep_for_an_hour, None, groups, lambda _: None, should_cancel=cancel_soon
-            )
+            run_tasks(RayExecutor(), _sleep_for_an_hour, None, groups, lambda _: None,
+                      should_cancel=cancel_soon)
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert polls["busy"], "the tasks never took both CPUs"

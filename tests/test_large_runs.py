@@ -14,15 +14,12 @@ import ray
 import xarray as xr
 import yaml
 
-import forecaster.dataset
-import forecaster.simulation
 from api.batch import load_batch, run_batch
 from api.cli import main
 from cluster import RayExecutor
 from forecaster import (
     MODEL_VERSION,
     PRESETS,
-    Block,
     Calibration,
     CancelledError,
     Executor,
@@ -30,25 +27,23 @@ from forecaster import (
     RequestError,
     SerialExecutor,
     forecast,
-    group_blocks,
-    plan_blocks,
     run_forecast,
     run_summary,
-    simulate_blocks,
     summarize,
 )
-from forecaster.reduction import (
+from forecaster.engine import EXACT_MAX_CELLS, run_tasks
+from forecaster.outcomes import SUMMARISED
+from forecaster.plan import Block, build_inputs, group_blocks, plan_blocks, simulate_blocks
+from forecaster.sketch import (
     MAX_GROUPS,
     N_BINS,
     PILOT_DRAWS,
-    GroupSummary,
-    SummaryJob,
-    SummaryMerger,
-    plan_summary,
-    summarize_group,
+    GroupSketch,
+    SketchInputs,
+    SketchMerger,
+    plan_sketch,
+    sketch_blocks,
 )
-from forecaster.simulation import make_job
-from forecaster.summary import SUMMARISED
 
 #: Levers start in 2026 after base year 2023: the first two years have policy == baseline.
 SMALL = ForecastRequest(
@@ -149,7 +144,7 @@ def test_histogram_summary_is_bit_identical_however_blocks_are_grouped(
     calibration: Calibration, shuffled_executor: Executor
 ) -> None:
     blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
-    cells_per_draw = make_job(SMALL, calibration).cells_per_draw
+    cells_per_draw = build_inputs(SMALL, calibration).cells_per_draw
     assert len(group_blocks(blocks, cells_per_draw, MAX_GROUPS)) == 1  # the shuffle makes four tasks
     xr.testing.assert_identical(
         run_summary(SMALL, calibration), run_summary(SMALL, calibration, executor=shuffled_executor)
@@ -158,10 +153,10 @@ def test_histogram_summary_is_bit_identical_however_blocks_are_grouped(
 
 def test_merging_refuses_to_finish_with_a_block_missing(calibration: Calibration) -> None:
     blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
-    job = plan_summary(make_job(SMALL, calibration), blocks, SMALL.thresholds)
-    merger = SummaryMerger(job)
-    merger.add(summarize_group(job, blocks[2:4]))
-    merger.add(summarize_group(job, blocks[:1]))
+    job = plan_sketch(build_inputs(SMALL, calibration), blocks, SMALL.thresholds)
+    merger = SketchMerger(job)
+    merger.add(sketch_blocks(job, blocks[2:4]))
+    merger.add(sketch_blocks(job, blocks[:1]))
     with pytest.raises(ValueError, match=r"blocks \[2, 3\] arrived but an earlier block is missing"):
         merger.statistics([0.5])
 
@@ -173,25 +168,21 @@ def test_task_counts_never_overflow(calibration: Calibration) -> None:
     request = ForecastRequest(policy=PRESETS["software"], horizon_years=3, n_draws=65_536, seed=2,
                               block_size=8_192)
     blocks = plan_blocks(request.n_draws, request.seed, request.block_size)
-    job = plan_summary(make_job(request, calibration), blocks, request.thresholds)
-    whole, halves = SummaryMerger(job), SummaryMerger(job)
-    whole.add(one_task := summarize_group(job, blocks))
+    job = plan_sketch(build_inputs(request, calibration), blocks, request.thresholds)
+    whole, halves = SketchMerger(job), SketchMerger(job)
+    whole.add(one_task := sketch_blocks(job, blocks))
     for half in (blocks[:4], blocks[4:]):
-        halves.add(two_tasks := summarize_group(job, half))
+        halves.add(two_tasks := sketch_blocks(job, half))
     assert one_task.histogram.dtype == np.int32 and two_tasks.histogram.dtype == np.uint16
     assert int(one_task.histogram.max()) == 65_536 and int(two_tasks.histogram.max()) == 32_768
     np.testing.assert_array_equal(whole.histogram, halves.histogram)
 
 
-def test_forecast_keeps_every_draw_up_to_the_limit(
-    calibration: Calibration, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_forecast_keeps_every_draw_up_to_the_limit(calibration: Calibration) -> None:
     cells = SMALL.n_draws * SMALL.horizon_years * len(SMALL.economies)
-    monkeypatch.setattr(forecaster.dataset, "EXACT_MAX_CELLS", cells)
-    kept = forecast(SMALL, calibration)
+    kept = forecast(SMALL, calibration, exact_max_cells=cells)
     assert kept.draws is not None and kept.summary.attrs["summary_method"] == "exact"
-    monkeypatch.setattr(forecaster.dataset, "EXACT_MAX_CELLS", cells - 1)
-    summarised = forecast(SMALL, calibration)
+    summarised = forecast(SMALL, calibration, exact_max_cells=cells - 1)
     assert summarised.draws is None and summarised.summary.attrs["summary_method"] == "histogram"
     xr.testing.assert_identical(summarised.summary, run_summary(SMALL, calibration))
 
@@ -205,17 +196,16 @@ def test_too_many_draws_to_keep_are_summarised_not_refused(calibration: Calibrat
 
 
 def test_cli_and_batch_write_the_summary_when_draws_are_not_kept(
-    calibration: Calibration, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    calibration: Calibration, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(forecaster.dataset, "EXACT_MAX_CELLS", 0)
-    args = ["forecast", "--preset", "digital", "--draws", "300", "--horizon", "3", "--netcdf"]
+    draws = EXACT_MAX_CELLS // (30 * len(calibration.economies)) + 1  # one more than is kept
+    args = ["forecast", "--preset", "digital", "--draws", str(draws), "--horizon", "30", "--netcdf"]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     assert "summary.nc" in capsys.readouterr().out and not (tmp_path / "one" / "draws.nc").exists()
     with xr.open_dataset(tmp_path / "one" / "summary.nc", engine="scipy") as written:
         assert written.attrs["summary_method"] == "histogram" and "tfp_quantile" in written
     path = tmp_path / "batch.yaml"
-    path.write_text(yaml.safe_dump({"defaults": {"draws": 200, "horizon_years": 3},
+    path.write_text(yaml.safe_dump({"defaults": {"draws": draws, "horizon_years": 30},
                                     "scenarios": [{"name": "opening", "policy": "high-level-opening"}]}))
     scenarios = load_batch(path, calibration)
     assert run_batch(scenarios, tmp_path / "batch", calibration, SerialExecutor()) == 0
@@ -232,40 +222,40 @@ def test_cli_and_batch_write_the_summary_when_draws_are_not_kept(
 
 @pytest.mark.parametrize("max_in_flight", [1, 2, 8])
 def test_ray_summary_equals_serial_bit_for_bit(
-    ray_cluster: None, calibration: Calibration, max_in_flight: int, monkeypatch: pytest.MonkeyPatch
+    ray_cluster: None, calibration: Calibration, max_in_flight: int
 ) -> None:
     serial = run_summary(SMALL, calibration)
-    monkeypatch.setattr(forecaster.simulation, "MIN_TASK_CELLS", 1)  # a task per block: 12 tasks
     progress: list[tuple[int, int]] = []
     on_ray = run_summary(
         SMALL, calibration, executor=RayExecutor(max_in_flight),
         on_progress=lambda done, total: progress.append((done, total)),
+        min_task_cells=1,  # a task per block: 12 tasks
     )
     xr.testing.assert_identical(serial, on_ray)
     assert progress == [(done, 12) for done in range(1, 13)]  # one call per task
 
 
-def _crash_first_attempt(job: tuple[SummaryJob, Path], blocks: Sequence[Block]) -> GroupSummary:
+def _crash_first_attempt(inputs: tuple[SketchInputs, Path], blocks: Sequence[Block]) -> GroupSketch:
     """Kill the worker the first time the first group runs; Ray retries the task elsewhere."""
-    summary_job, marker = job
+    sketch_inputs, marker = inputs
     if blocks[0].index == 0 and not marker.exists():
         marker.touch()
         os._exit(1)
-    return summarize_group(summary_job, blocks)
+    return sketch_blocks(sketch_inputs, blocks)
 
 
 def test_a_retried_task_gives_the_bit_identical_summary(
     ray_cluster: None, calibration: Calibration, tmp_path: Path
 ) -> None:
     blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
-    job = plan_summary(make_job(SMALL, calibration), blocks, SMALL.thresholds)
+    inputs = plan_sketch(build_inputs(SMALL, calibration), blocks, SMALL.thresholds)
     groups = [blocks[i : i + 4] for i in range(0, len(blocks), 4)]
     marker = tmp_path / "crashed"
-    serial, retried = SummaryMerger(job), SummaryMerger(job)
-    SerialExecutor().map_groups(summarize_group, job, groups, serial.add)
+    serial, retried = SketchMerger(inputs), SketchMerger(inputs)
+    run_tasks(SerialExecutor(), sketch_blocks, inputs, groups, serial.add)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     try:
-        RayExecutor().map_groups(_crash_first_attempt, (job, marker), groups, retried.add)
+        run_tasks(RayExecutor(), _crash_first_attempt, (inputs, marker), groups, retried.add)
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert marker.exists()  # the first attempt did die
@@ -286,9 +276,7 @@ def test_tasks_in_flight_are_bounded(
 
     monkeypatch.setattr(ray, "wait", counting_wait)
     blocks = plan_blocks(SMALL.n_draws, SMALL.seed, SMALL.block_size)
-    job = make_job(SMALL, calibration)
     results: list[object] = []
-    RayExecutor(max_in_flight=3).map_groups(
-        simulate_blocks, job, [[block] for block in blocks], results.extend
-    )
+    run_tasks(RayExecutor(max_in_flight=3), simulate_blocks, build_inputs(SMALL, calibration),
+              [[block] for block in blocks], results.extend)
     assert len(results) == 12 and max(waited_on) == 3

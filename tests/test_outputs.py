@@ -13,7 +13,6 @@ import xarray as xr
 
 from api.cli import main
 from forecaster import (
-    DEFAULT_QUANTILES,
     MODEL_VERSION,
     PRESETS,
     Calibration,
@@ -22,8 +21,9 @@ from forecaster import (
     run_forecast,
     summarize,
     write_netcdf,
-    write_summary_csv,
 )
+from forecaster.report import write_summary_csv
+from forecaster.request import DEFAULT_QUANTILES
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=6, n_draws=400, seed=3, block_size=100

@@ -18,13 +18,13 @@ from forecaster import (
     Fragmentation,
     Lever,
     PolicyMix,
-    build_params,
-    draw_shocks,
     load_calibration,
     run_forecast,
-    simulate,
     summarize,
 )
+from forecaster.kernel import simulate
+from forecaster.params import build_params
+from forecaster.shocks import draw_shocks
 
 CALIBRATION: Calibration = load_calibration()
 CODES = CALIBRATION.economies

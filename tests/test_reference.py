@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster import PRESETS, Calibration, Paths, Shocks, build_params, draw_shocks, neutral_shocks
-from forecaster.kernel import simulate
-from forecaster.params import ModelParams
+from forecaster import PRESETS, Calibration
+from forecaster.kernel import Paths, simulate
+from forecaster.params import ModelParams, build_params
 from forecaster.reference import simulate_loop
+from forecaster.shocks import Shocks, draw_shocks, neutral_shocks
 
 PRESET_NAMES = ["high-level-opening", "fragmentation", "baseline"]
 HORIZON_YEARS = 12

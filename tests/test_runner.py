@@ -15,7 +15,8 @@ from api.metrics import Metrics
 from api.runner import JobRunner
 from api.settings import Settings
 from api.store import JobStore
-from forecaster import PRESETS, Block, Calibration, CancelledError, ForecastRequest, SerialExecutor
+from forecaster import PRESETS, Calibration, ForecastRequest, SerialExecutor
+from forecaster.plan import Block
 
 REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=300, horizon_years=3, block_size=100,
                           economies=("CHN", "USA"))
@@ -31,16 +32,14 @@ class SteeredExecutor:
         #: Called after the last group's result, before the run returns.
         self.after_last: Callable[[], None] = lambda: None
 
-    def map_groups(
-        self, task: Callable[[Any, Sequence[Block]], Any], job: Any, groups: Sequence[Sequence[Block]],
-        on_result: Callable[[Any], None], on_progress: Callable[[int, int], None] | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> None:
+    def run(
+        self, task: Callable[[Any, Sequence[Block]], Any], inputs: Any, groups: Sequence[Sequence[Block]]
+    ) -> Iterator[tuple[int, Any]]:
         self.at_gate.set()
         assert self.gate.wait(30)
         try:
-            SerialExecutor().map_groups(task, job, groups, on_result, on_progress, should_cancel)
-        except CancelledError:
+            yield from SerialExecutor().run(task, inputs, groups)
+        except GeneratorExit:  # closed by the engine: the run was cancelled
             self.outcomes.append("cancelled")
             raise
         self.after_last()

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from scipy.special import gamma
 
-from forecaster import (
-    Calibration,
-    ForecastRequest,
+from forecaster import Calibration, ForecastRequest, run_forecast, summarize
+from forecaster.theory import (
     acr_real_wage,
     diffusion_term,
     frechet_sample,
@@ -23,8 +22,6 @@ from forecaster import (
     kortum_growth,
     nqpf_index,
     price_index,
-    run_forecast,
-    summarize,
     trade_shares,
 )
 

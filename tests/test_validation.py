@@ -16,13 +16,13 @@ from forecaster import (
     ForecastRequest,
     PolicyError,
     RequestError,
-    build_params,
-    calibration_from_dict,
     load_calibration,
     policy_from_dict,
     run_forecast,
 )
-from forecaster.simulation import make_job
+from forecaster.calibration import calibration_from_dict
+from forecaster.params import build_params
+from forecaster.plan import build_inputs
 
 
 @pytest.mark.parametrize(
@@ -167,4 +167,4 @@ def test_oversized_work_is_refused_before_it_runs(calibration: Calibration) -> N
     with pytest.raises(RequestError, match=r"n_draws: 200000 draws x 30 years x 12 economies"):
         run_forecast(request, calibration, should_cancel=lambda: pytest.fail("work started"))
     fits = ForecastRequest(n_draws=200_000, horizon_years=30, economies=("CHN", "USA", "EU", "JPN", "KOR"))
-    assert make_job(fits, calibration).policy.n_economies == 5
+    assert build_inputs(fits, calibration).policy.n_economies == 5

@@ -1,7 +1,7 @@
-r"""Mergeable summaries: a run too large to keep every draw is reduced inside its tasks.
+r"""Sketches: a run too large to keep every draw is summarised inside its tasks.
 
 A task simulates its blocks one at a time and keeps only, for every summarised
-variable (:data:`~forecaster.summary.SUMMARISED` of the policy and, when
+variable (:data:`~forecaster.outcomes.SUMMARISED` of the policy and, when
 compared, of the baseline and of the per-draw difference), year and economy:
 
 - a histogram of :data:`N_BINS` equal bins. The bins are fixed before the run
@@ -37,8 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from forecaster.arrays import FloatArray
-from forecaster.simulation import Block, BlockJob, BlockResult, simulate_block
-from forecaster.summary import SUMMARISED
+from forecaster.outcomes import SUMMARISED, SummaryStatistics
+from forecaster.plan import Block, BlockResult, SimulationInputs, simulate_block
 
 IntArray = npt.NDArray[np.int64]
 
@@ -66,18 +66,13 @@ METHOD_ATTRS = {
 }
 
 
-def scenario_prefixes(has_baseline: bool) -> tuple[str, ...]:
-    """Prefixes of the summarised scenarios, in the order of the arrays' first axis."""
-    return ("", "baseline_", "diff_") if has_baseline else ("",)
-
-
 def _block_values(result: BlockResult) -> tuple[list[FloatArray], list[FloatArray]]:
     """Return a block's summarised variables and channels, by scenario.
 
     Returns
     -------
     values : list of V ndarrays, shape (D, T, N)
-        :data:`~forecaster.summary.SUMMARISED` for each scenario of
+        :data:`~forecaster.outcomes.SUMMARISED` for each scenario of
         :func:`scenario_prefixes`, variable fastest; the difference is
         policy - baseline draw by draw, as :func:`~forecaster.summarize` takes it.
     channels : list of S ndarrays, shape (D, T, N, C)
@@ -111,10 +106,10 @@ class HistogramGrid:
 
 
 @dataclass(frozen=True, eq=False)
-class SummaryJob:
+class SketchInputs:
     """What every task of a summarised run shares: the simulation, the bins and the thresholds."""
 
-    simulation: BlockJob
+    simulation: SimulationInputs
     grid: HistogramGrid
     thresholds: tuple[float, ...]
 
@@ -142,8 +137,8 @@ class BlockMoments:
 
 
 @dataclass(frozen=True, eq=False)
-class GroupSummary:
-    """The mergeable summary of a group of blocks: what a task sends back.
+class GroupSketch:
+    """The sketch of a group of blocks: what a task sends back, mergeable with others.
 
     Attributes
     ----------
@@ -169,7 +164,9 @@ class GroupSummary:
     moments: tuple[BlockMoments, ...]
 
 
-def plan_summary(job: BlockJob, blocks: Sequence[Block], thresholds: Sequence[float]) -> SummaryJob:
+def plan_sketch(
+    simulation: SimulationInputs, blocks: Sequence[Block], thresholds: Sequence[float]
+) -> SketchInputs:
     """Simulate the pilot here and fix the bins from it (see the module docstring).
 
     The pilot is the first :data:`PILOT_DRAWS` draws (all of them in smaller
@@ -177,17 +174,17 @@ def plan_summary(job: BlockJob, blocks: Sequence[Block], thresholds: Sequence[fl
     again by their tasks.
     """
     n_pilot = int(np.searchsorted(np.cumsum([block.size for block in blocks]), PILOT_DRAWS)) + 1
-    pilot = [_block_values(simulate_block(job, block))[0] for block in blocks[:n_pilot]]
+    pilot = [_block_values(simulate_block(simulation, block))[0] for block in blocks[:n_pilot]]
     values = [np.concatenate(variable)[:PILOT_DRAWS] for variable in zip(*pilot, strict=True)]
     low = np.stack([x.min(axis=0) for x in values])
     spread = np.stack([x.max(axis=0) for x in values]) - low
     grid = HistogramGrid(low - GRID_MARGIN * spread, (1 + 2 * GRID_MARGIN) * spread / N_BINS)
-    return SummaryJob(job, grid, tuple(thresholds))
+    return SketchInputs(simulation, grid, tuple(thresholds))
 
 
-def summarize_group(job: SummaryJob, blocks: Sequence[Block]) -> GroupSummary:
+def sketch_blocks(inputs: SketchInputs, blocks: Sequence[Block]) -> GroupSketch:
     """Simulate a group of blocks one at a time and reduce them: the task of a summarised run."""
-    lower, width = job.grid.lower, job.grid.width
+    lower, width = inputs.grid.lower, inputs.grid.width
     n_vars, n_years, n_economies = lower.shape
     n_cells = n_years * n_economies
     # No bin of a task counts more than the task's draws: two-byte counts halve what the task
@@ -196,8 +193,8 @@ def summarize_group(job: SummaryJob, blocks: Sequence[Block]) -> GroupSummary:
     count_type = np.uint16 if fits_uint16 else np.int32
     histogram = np.zeros((n_vars, n_cells, N_BINS), count_type)
     below = np.zeros(lower.shape, np.int64)
-    above = np.zeros((n_years, n_economies, len(job.thresholds)), np.int64)
-    beats = None if job.simulation.baseline is None else np.zeros((n_years, n_economies), np.int64)
+    above = np.zeros((n_years, n_economies, len(inputs.thresholds)), np.int64)
+    beats = None if inputs.simulation.baseline is None else np.zeros((n_years, n_economies), np.int64)
     # Offset of each (year, economy) cell's first bin in a variable's flat histogram.
     offsets = (np.arange(n_cells) * N_BINS).reshape(n_years, n_economies)
     zero_width = width == 0
@@ -206,7 +203,7 @@ def summarize_group(job: SummaryJob, blocks: Sequence[Block]) -> GroupSummary:
     outlier_values: list[FloatArray] = [np.zeros(0)]
     moments = []
     for block in blocks:
-        values, channels = _block_values(simulate_block(job.simulation, block))
+        values, channels = _block_values(simulate_block(inputs.simulation, block))
         # One variable at a time: its (D, T, N) arrays stay small enough for the cache.
         mean, m2 = np.empty(lower.shape), np.empty(lower.shape)
         for v, x in enumerate(values):
@@ -231,39 +228,16 @@ def summarize_group(job: SummaryJob, blocks: Sequence[Block]) -> GroupSummary:
             mean[v] = x.mean(axis=0)
             deviation = x - mean[v]
             m2[v] = np.einsum("dtn,dtn->tn", deviation, deviation)
-        for k, threshold in enumerate(job.thresholds):
+        for k, threshold in enumerate(inputs.thresholds):
             above[..., k] += (values[_POLICY_GROWTH] > threshold).sum(axis=0)
         if beats is not None:
             beats += (values[_DIFF_TFP] > 0).sum(axis=0)
         channel_sum = np.stack([channel.sum(axis=0) for channel in channels])
         moments.append(BlockMoments(block.index, block.size, mean, m2, channel_sum))
-    return GroupSummary(
+    return GroupSketch(
         histogram, below, np.concatenate(outlier_cells), np.concatenate(outlier_values), above, beats,
         tuple(moments),
     )
-
-
-@dataclass(frozen=True, eq=False)
-class SummaryStatistics:
-    """Final statistics of a summarised run, unlabelled (``forecaster.dataset`` labels them).
-
-    Attributes
-    ----------
-    quantile : ndarray, shape (V, levels, T, N)
-    mean, mcse : ndarray, shape (V, T, N)
-    channel_mean : ndarray, shape (S, T, N, C)
-    prob_above, prob_above_mcse : ndarray, shape (T, N, thresholds)
-    prob_beats, prob_beats_mcse : ndarray, shape (T, N), or None without a baseline
-    """
-
-    quantile: FloatArray
-    mean: FloatArray
-    mcse: FloatArray
-    channel_mean: FloatArray
-    prob_above: FloatArray
-    prob_above_mcse: FloatArray
-    prob_beats: FloatArray | None
-    prob_beats_mcse: FloatArray | None
 
 
 def _lerp(a: FloatArray, b: FloatArray, t: float) -> FloatArray:
@@ -272,34 +246,35 @@ def _lerp(a: FloatArray, b: FloatArray, t: float) -> FloatArray:
 
 
 def _probability(count: IntArray, draws: int) -> tuple[FloatArray, FloatArray]:
-    """Frequency and its MCSE ``sqrt(p (1 - p) / M)``, as :func:`~forecaster.summary.probability_and_mcse`."""
+    """Frequency and its MCSE ``sqrt(p (1 - p) / M)``, as ``summaries.probability_and_mcse``."""
     p = count / draws
     return p, (p * (1 - p) / draws) ** 0.5
 
 
-class SummaryMerger:
-    """Merges group summaries as they arrive, in any order, then gives the final statistics.
+class SketchMerger:
+    """Merges group sketches as they arrive, in any order, then gives the final statistics.
 
     Parameters
     ----------
-    job : SummaryJob
+    inputs : SketchInputs
     """
 
-    def __init__(self, job: SummaryJob) -> None:
-        self.job = job
-        n_vars, n_years, n_economies = job.grid.lower.shape
+    def __init__(self, inputs: SketchInputs) -> None:
+        self.inputs = inputs
+        n_vars, n_years, n_economies = inputs.grid.lower.shape
         self.histogram = np.zeros((n_vars, n_years * n_economies, N_BINS), np.int32)
-        self.below = np.zeros(job.grid.lower.shape, np.int64)
-        self.above = np.zeros((n_years, n_economies, len(job.thresholds)), np.int64)
-        self.beats = None if job.simulation.baseline is None else np.zeros((n_years, n_economies), np.int64)
+        self.below = np.zeros(inputs.grid.lower.shape, np.int64)
+        self.above = np.zeros((n_years, n_economies, len(inputs.thresholds)), np.int64)
+        has_baseline = inputs.simulation.baseline is not None
+        self.beats = np.zeros((n_years, n_economies), np.int64) if has_baseline else None
         self.outliers: list[tuple[IntArray, FloatArray]] = []
         #: Blocks' moments waiting for an earlier block, by block index.
         self.pending: dict[int, BlockMoments] = {}
         #: Moments of blocks 0 to ``folded.index``, combined in block order.
         self.folded: BlockMoments | None = None
 
-    def add(self, group: GroupSummary) -> None:
-        """Merge one group's summary: counts at once, moments once every earlier block is in."""
+    def add(self, group: GroupSketch) -> None:
+        """Merge one group's sketch: counts at once, moments once every earlier block is in."""
         self.histogram += group.histogram
         self.below += group.below
         self.above += group.above_threshold
@@ -338,8 +313,8 @@ class SummaryMerger:
         above, above_mcse = _probability(self.above, draws)
         beats, beats_mcse = (None, None) if self.beats is None else _probability(self.beats, draws)
         return SummaryStatistics(
-            quantile, moments.mean, spread / np.sqrt(draws), moments.channel_sum / draws,
-            above, above_mcse, beats, beats_mcse,
+            list(quantile), list(moments.mean), list(spread / np.sqrt(draws)),
+            list(moments.channel_sum / draws), above, above_mcse, beats, beats_mcse,
         )
 
     def _order_statistics(self, ranks: Sequence[int]) -> list[FloatArray]:
@@ -351,7 +326,7 @@ class SummaryMerger:
             Inside the bins: the i-th of the c values of a bin is placed at
             (i + 1/2) / c of its width. Below or above them: the exact value.
         """
-        lower, width = self.job.grid.lower, self.job.grid.width
+        lower, width = self.inputs.grid.lower, self.inputs.grid.width
         cells = np.concatenate([cell for cell, _ in self.outliers])
         values = np.concatenate([value for _, value in self.outliers])
         order = np.lexsort((values, cells))
