@@ -37,7 +37,7 @@ import pandas as pd
 import yaml
 
 from api.results import sha256_of
-from api.schema import check_request, request_from_dict
+from api.schema import check_request, parse_request
 from forecaster import (
     MODEL_VERSION,
     Calibration,
@@ -117,7 +117,7 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
     if not isinstance(scenarios, list) or not 1 <= len(scenarios) <= MAX_SCENARIOS:
         raise BatchFileError(path, [f"scenarios: must be a list of 1 to {MAX_SCENARIOS} scenarios"])
     try:  # a wrong default is reported once, at its place, not under every scenario it reaches
-        request_from_dict(defaults, where="defaults")
+        parse_request(defaults, where="defaults")
     except RequestError as error:
         raise BatchFileError(path, [str(error)]) from None
     problems: list[str] = []
@@ -135,7 +135,7 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
         seen.add(name)
         fields = {key: value for key, value in entry.items() if key != "name"}
         try:
-            request = request_from_dict({**defaults, **fields}, where=label)
+            request = parse_request({**defaults, **fields}, where=label)
         except RequestError as error:
             problems.append(str(error))
             continue

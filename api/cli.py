@@ -17,6 +17,7 @@ A job that ends with code 2, 3 or 4 on the cluster ends the command with it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from api.batch import (
     load_batch,
     run_batch,
 )
+from api.schema import parse_policy, parse_request
 from forecaster import (
     PRESETS,
     Calibration,
@@ -47,7 +49,6 @@ from forecaster import (
     forecast,
     headline_table,
     load_calibration,
-    policy_from_dict,
     write_netcdf,
 )
 from forecaster.backtest import DEFAULT_ORIGINS, BacktestRequest, run_backtest, track_record
@@ -155,18 +156,15 @@ def forecast_command(args: argparse.Namespace) -> int:
     """Run the ``forecast`` command."""
     calibration = load_calibration(args.calibration)
     if args.policy is not None:
-        policy = policy_from_dict(json.loads(args.policy.read_text()))
+        policy = parse_policy(json.loads(args.policy.read_text()))
     else:
         policy = PRESETS[args.preset]
-    economies = tuple(code for code in args.economies.split(",") if code)
-    request = ForecastRequest(
-        policy=policy,
-        economies=economies,
-        horizon_years=args.horizon,
-        n_draws=args.draws,
-        seed=args.seed,
-        compare_to_baseline=not args.no_baseline,
-    )
+    options = {
+        "economies": [code for code in args.economies.split(",") if code], "horizon_years": args.horizon,
+        "draws": args.draws, "seed": args.seed, "compare_to_baseline": not args.no_baseline,
+    }
+    # Checked by the schema of batch files and HTTP bodies, so that errors read the same.
+    request = dataclasses.replace(parse_request(options, where=""), policy=policy)
     chart = _chart_economy(args.chart_economy, request, calibration)  # checked before anything runs
     executor = _executor(args.executor)
     n_blocks = len(plan_blocks(request.n_draws, request.seed, request.block_size))
@@ -261,7 +259,7 @@ def _batch_on_cluster(args: argparse.Namespace) -> int:
         print(f"error: --out: must be an absolute path on the cluster with --address, got {args.out}",
               file=sys.stderr)
         return EXIT_INVALID
-    from cluster.jobs import submit_job  # Ray only when asked for
+    from cluster.submission import submit_command  # Ray only when asked for
 
     # The job runs this command line's own batch command, with this process's packages.
     command = ["python", "-m", "api.cli", "batch", args.file.name, "--executor", "ray",
@@ -270,7 +268,7 @@ def _batch_on_cluster(args: argparse.Namespace) -> int:
     if args.calibration is not None:
         files[f"calibration/{args.calibration.name}"] = args.calibration
         command += ["--calibration", f"calibration/{args.calibration.name}"]
-    outcome = submit_job(args.address, command, files, ("forecaster", "cluster", "api"),
+    outcome = submit_command(args.address, command, files, ("forecaster", "cluster", "api"),
                          {"forecaster": "batch", "file": args.file.name})
     if outcome.status == "SUCCEEDED":
         return EXIT_OK
@@ -304,14 +302,6 @@ Try:
 COMMANDS = {"forecast": forecast_command, "batch": batch, "backtest": backtest_command, "serve": serve}
 
 
-def _exit_code(error: ForecasterError) -> int:
-    """Exit code of a domain error (see the module docstring)."""
-    cluster = sys.modules.get("cluster")  # Ray's errors exist only if Ray was asked for
-    if cluster is not None and isinstance(error, cluster.ClusterUnavailableError):
-        return EXIT_CLUSTER_UNAVAILABLE
-    return EXIT_INVALID
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecaster`` command; returns the exit code (see module docstring)."""
     args = _parser().parse_args(argv)
@@ -319,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)
-        return _exit_code(error)
+        return error.exit_code
     except (OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID

@@ -16,18 +16,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from api.results import InsufficientStorageError, ResultTooLargeError
-from api.store import JobStateError, StoreFullError, StoreUnavailableError
-from cluster import ClusterUnavailableError
+from api.schema import field_errors
 from forecaster import FieldError, ForecasterError
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 #: Problem types (relative URIs, explained in docs/api.md).
-INVALID, OVERLOADED, CONFLICT, UNAVAILABLE, STORAGE, DAMAGED = (
-    "/problems/invalid-request", "/problems/overloaded", "/problems/conflict", "/problems/unavailable",
-    "/problems/insufficient-storage", "/problems/damaged-results",
-)
+INVALID, CONFLICT, UNAVAILABLE = "/problems/invalid-request", "/problems/conflict", "/problems/unavailable"
 
 
 class Problem(Exception):
@@ -57,26 +52,23 @@ def _response(request: Request, problem: Problem) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
 
 
+#: Title of each kind of problem a domain error names (``ForecasterError.problem``).
+TITLES = {
+    "invalid-request": "Invalid request", "overloaded": "Service overloaded", "conflict": "Conflict",
+    "unavailable": "Service unavailable", "insufficient-storage": "Insufficient storage",
+    "damaged-results": "Damaged results",
+}
+
+
 def _domain(error: ForecasterError, retry_after: int) -> Problem:
+    """Return the problem a domain error answers with: its class gives the status and kind."""
     if isinstance(error, FieldError):
         return invalid(error.field, error.message)
-    if isinstance(error, StoreFullError):
-        return Problem(503, "Service overloaded", f"{error}; retry after {retry_after} s", OVERLOADED,
-                       headers={"Retry-After": str(retry_after)})
-    if isinstance(error, ResultTooLargeError):
-        return invalid(error.field, str(error))
-    if isinstance(error, InsufficientStorageError):
-        return Problem(507, "Insufficient storage", f"{error}; retry after {retry_after} s", STORAGE,
-                       headers={"Retry-After": str(retry_after)})
-    if isinstance(error, StoreUnavailableError):
-        return Problem(503, "Service unavailable", f"{error}; retry after {retry_after} s", UNAVAILABLE,
-                       headers={"Retry-After": str(retry_after)})
-    if isinstance(error, JobStateError):
-        return Problem(409, "Conflict", str(error), CONFLICT)
-    if isinstance(error, ClusterUnavailableError):
-        return Problem(503, "Service unavailable", f"{error}; retry after {retry_after} s", UNAVAILABLE,
-                       headers={"Retry-After": str(retry_after)})
-    return Problem(400, "Bad request", str(error), INVALID)
+    detail, headers = str(error), {}
+    if error.retry_later:
+        detail, headers = f"{detail}; retry after {retry_after} s", {"Retry-After": str(retry_after)}
+    title = "Bad request" if error.http_status == 400 else TITLES[error.problem]
+    return Problem(error.http_status, title, detail, f"/problems/{error.problem}", headers)
 
 
 class ProblemDocument(BaseModel):
@@ -136,10 +128,7 @@ def install(app: FastAPI) -> None:
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        errors = [
-            {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
-            for item in error.errors()
-        ]
+        errors = [{"field": field, "message": message} for field, message in field_errors(error.errors())]
         detail = "; ".join(f"{item['field']}: {item['message']}" for item in errors)
         return _response(request, Problem(422, "Invalid request", detail, INVALID, errors=errors))
 

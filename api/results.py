@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from forecaster import Forecast, ForecasterError, ForecastRequest, fan_chart, write_netcdf
+from api.metrics import Metrics
+from api.store import JobRecord, JobStore
+from forecaster import FieldError, Forecast, ForecasterError, ForecastRequest, fan_chart, write_netcdf
 from forecaster.engine import EXACT_MAX_CELLS
 from forecaster.outcomes import VARIABLES
 from forecaster.params import CHANNELS
@@ -38,16 +40,20 @@ SUMMARY_BYTES_PER_CELL = 16_384
 MEGABYTE = 1_000_000
 
 
-class ResultTooLargeError(ForecasterError):
+class ResultTooLargeError(FieldError):
     """A job's result files would exceed the service's size cap; ``field`` names what to reduce."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
 
 
 class InsufficientStorageError(ForecasterError):
     """The data volume has too little free space for a job's files (and the floor kept free)."""
+
+    http_status, problem, retry_later = 507, "insufficient-storage", True
+
+
+class DamagedResultError(ForecasterError):
+    """A succeeded job's result file is missing or does not match its recorded SHA-256."""
+
+    http_status, problem = 500, "damaged-results"
 
 
 def estimated_bytes(request: ForecastRequest, n_economies: int) -> int:
@@ -171,3 +177,48 @@ def fan_chart_file(directory: Path, economy: str) -> Path:
     """Return the job's fan chart for ``economy``, drawn on first use."""
     return _derived_file(directory / f"fanchart-{economy}.png",
                          lambda summary, path: fan_chart(summary, economy, path))
+
+
+class ResultFiles:
+    """A succeeded job's files, each checked against the SHA-256 recorded when it was written.
+
+    A file is checked on first read and remembered while its size and time stay the same. A
+    missing or changed file marks the job failed (submitting it again recomputes the same
+    result) and raises :class:`DamagedResultError` naming the job.
+    """
+
+    def __init__(self, results_dir: Path, store: JobStore, metrics: Metrics) -> None:
+        self.results_dir, self.store, self.metrics = results_dir, store, metrics
+        self._checked: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256 found equal
+
+    def path(self, record: JobRecord, name: str) -> Path:
+        """Return the path of ``record``'s file ``name``, checked."""
+        path = self.results_dir / record.id / name
+        if record.files is None:
+            return path  # written before checksums were recorded
+        expected = record.files.get(name)
+        try:
+            status = path.stat()
+            key = (str(path), status.st_size, status.st_mtime_ns)
+            known = self._checked.get(key) == expected
+            intact = expected is not None and (known or sha256_of(path) == expected)
+        except OSError:
+            intact = False
+        if not intact:
+            self.metrics.damaged_results.inc()
+            self.store.fail_succeeded(record.id, f"result file {name} was found missing or damaged; submit "
+                                                 "the job again to recompute it")
+            raise DamagedResultError(
+                f"job {record.id}: {name} is missing or does not match the SHA-256 recorded when it was "
+                "written; the job is now failed: submit it again to recompute it (results are deterministic)"
+            )
+        if len(self._checked) > 4096:
+            self._checked.clear()
+        self._checked[key] = str(expected)
+        return path
+
+    def kept_draws(self, record: JobRecord) -> bool:
+        """Whether the job kept every draw (else its data file is the summary)."""
+        if record.files is None:  # written before checksums were recorded
+            return (self.results_dir / record.id / DRAWS_NETCDF).exists()
+        return DRAWS_NETCDF in record.files

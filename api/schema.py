@@ -1,100 +1,211 @@
-"""The request schema shared by the command line and batch files (and later HTTP).
+"""The one request schema: HTTP bodies, batch files and ``--policy`` files are validated by these models.
 
-Plain data in, a validated :class:`forecaster.ForecastRequest` out; errors name
-the field (prefixed with where it stands, e.g. ``scenarios[2] (asean).draws``).
+Pydantic checks structure and types and refuses unknown fields (no coercion:
+``"100"`` is not a number, ``1`` is not true); ranges, economies and lever
+timing are checked by the engine (:class:`forecaster.ForecastRequest` and the
+policy), which names the field and the limit, so every limit lives in one
+place. Every error is reported the same way, wherever the request came from:
+``WHERE.FIELD: MESSAGE`` (e.g. ``body.draws``, ``scenarios[2] (asean).draws``).
+Fields left out take the engine's defaults.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from forecaster import Calibration, FieldError, ForecastRequest, PolicyError, RequestError, policy_from_dict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from forecaster import (
+    PRESETS,
+    Calibration,
+    FieldError,
+    ForecastRequest,
+    PolicyMix,
+    RequestError,
+    policy_from_dict,
+)
+from forecaster.errors import bounded
 from forecaster.plan import build_inputs
+from forecaster.request import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS
 
-#: Request fields accepted in plain data, with their ForecastRequest names.
-REQUEST_FIELDS = {
-    "policy": "policy",
-    "economies": "economies",
-    "horizon_years": "horizon_years",
-    "draws": "n_draws",
-    "seed": "seed",
-    "compare_to_baseline": "compare_to_baseline",
-    "quantiles": "quantiles",
-    "thresholds": "thresholds",
-}
+_DEFAULT = ForecastRequest()
+_STRICT = ConfigDict(extra="forbid", strict=True)
+#: Public field names of a request and their :class:`ForecastRequest` names, where they differ.
+ENGINE_NAMES = {"draws": "n_draws"}
 
 
-def request_from_dict(data: Any, where: str = "request") -> ForecastRequest:
-    """Validate plain data into a :class:`ForecastRequest`.
+class LeverIn(BaseModel):
+    """One lever; see ``GET /v1/levers``."""
 
-    Parameters
-    ----------
-    data : mapping
-        Keys of :data:`REQUEST_FIELDS`; ``policy`` as for
-        :func:`forecaster.policy_from_dict` (a preset name alone is accepted too).
-    where : str
-        Prefix of field names in error messages.
+    model_config = _STRICT
+    intensity: float | None = Field(None, description="share of the lever's full effect, in [0, 1]")
+    start_year: int | None = Field(None, description="first year the lever acts (default 2026)")
+    phase_in_years: int | None = Field(None, description="years of linear ramp-up, 0 to 50 (default 5)")
+    enacting: list[str] | None = Field(None, description="economies that enact it (default: all)")
+    partners: list[str] | None = Field(None, description="economies they open to (default: all)")
+
+
+class FragmentationIn(BaseModel):
+    """The fragmentation stress: barriers rise between geopolitical blocs."""
+
+    model_config = _STRICT
+    intensity: float | None = Field(None, description="share of the full shock, in [0, 1]")
+    start_year: int | None = Field(None, description="first year (default 2026)")
+    phase_in_years: int | None = Field(None, description="years of ramp-up (default 3)")
+
+
+class PolicyIn(BaseModel):
+    """A policy mix: a preset, explicit levers, or a preset with levers overridden."""
+
+    model_config = _STRICT
+    preset: str | None = Field(None, description=f"start from a preset: {', '.join(PRESETS)}")
+    hardware: LeverIn | None = None
+    software: LeverIn | None = None
+    digital: LeverIn | None = None
+    industrial: LeverIn | None = None
+    fragmentation: FragmentationIn | None = None
+    name: str | None = Field(None, description="label carried into outputs (1 to 64 characters)")
+
+
+def _or_preset_name(schema: dict[str, Any]) -> None:
+    """Show in OpenAPI that ``policy`` may also be a preset name (read by ``ForecastIn._preset_name``)."""
+    schema["anyOf"] = [{"type": "string"}, *schema["anyOf"]]
+
+
+class ForecastIn(BaseModel):
+    """A forecast request: the body of ``POST /v1/forecasts``, a batch scenario, its defaults."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"policy": "high-level-opening", "economies": ["CHN", "USA", "EU"], "horizon_years": 10,
+                 "draws": 2000, "seed": 1},
+            ]
+        },
+    )
+    policy: PolicyIn | None = Field(
+        None, description="preset name or policy mix (default: baseline)",
+        json_schema_extra=_or_preset_name,
+    )
+    economies: list[str] | None = Field(None, description="economy codes (default: all; see /v1/economies)")
+    horizon_years: int | None = Field(None, description=f"years ahead (default {_DEFAULT.horizon_years})")
+    draws: int | None = Field(None, description=f"Monte-Carlo draws (default {_DEFAULT.n_draws})")
+    seed: int | None = Field(None, description="random seed, in [0, 2**63) (default 0)")
+    quantiles: list[float] | None = Field(
+        None, description=f"levels in (0, 1) to report; {list(DEFAULT_QUANTILES)} are always included"
+    )
+    thresholds: list[float] | None = Field(
+        None, description=f"annual TFP growth rates for P(growth > t) (default {list(DEFAULT_THRESHOLDS)})"
+    )
+    compare_to_baseline: bool | None = Field(
+        None, description="also simulate the baseline on the same shocks (default true)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_name(cls, data: Any) -> Any:
+        """Read a policy given as a preset name as ``{"preset": name}``.
+
+        One model, rather than a union with ``str``, so that an error in a policy
+        object is reported once, at its own field.
+        """
+        if isinstance(data, dict) and isinstance(data.get("policy"), str):
+            return {**data, "policy": {"preset": data["policy"]}}
+        return data
+
+
+def field_errors(errors: Iterable[Any], where: str | None = None) -> list[tuple[str, str]]:
+    """Each pydantic error as (field path, message): the path under ``where``, the value echoed, bounded.
+
+    ``errors`` is ``ValidationError.errors()`` (or FastAPI's, whose paths start
+    with ``body``).
+    """
+    found = []
+    for item in errors:
+        path = ".".join(str(part) for part in item["loc"])
+        field = f"{where}.{path}" if where and path else (where or path)
+        message = "unknown field" if item["type"] == "extra_forbidden" else (
+            f"{item['msg']}, got {bounded(repr(item.get('input')), 60)}"
+        )
+        found.append((bounded(field, 100), message))
+    return found
+
+
+def _invalid(error: ValidationError, where: str) -> RequestError:
+    """Return a :class:`RequestError` of a validation error's first problem (a request rarely has two)."""
+    field, message = field_errors(error.errors(), where)[0]
+    return RequestError(field, message)
+
+
+def _located(error: FieldError, where: str) -> RequestError:
+    """Name an engine field as users write it, under ``where``, keeping the message."""
+    public = {engine: name for name, engine in ENGINE_NAMES.items()}
+    head, _, rest = error.field.partition(".")
+    return RequestError(".".join(filter(None, [where, public.get(head, head), rest])), error.message)
+
+
+def to_request(body: ForecastIn, where: str = "request") -> ForecastRequest:
+    """Build the engine's request from a validated body, naming any out-of-range field under ``where``.
+
+    Raises
+    ------
+    RequestError
+    """
+    data = body.model_dump(exclude_none=True)
+    kwargs: dict[str, Any] = {
+        ENGINE_NAMES.get(name, name): tuple(value) if isinstance(value, list) else value
+        for name, value in data.items() if name != "policy"
+    }
+    try:
+        if "policy" in data:
+            kwargs["policy"] = policy_from_dict(data["policy"], path="policy")
+        return ForecastRequest(**kwargs)
+    except FieldError as error:
+        raise _located(error, where) from None
+
+
+def parse_request(data: Any, where: str = "request") -> ForecastRequest:
+    """Validate plain data (a batch scenario, a JSON file) into a :class:`ForecastRequest`.
 
     Raises
     ------
     RequestError
         Naming the field (``where.field``) and the limit.
     """
-    if not isinstance(data, Mapping):
-        raise RequestError(where, f"must be an object, got {type(data).__name__}")
-    for key in data:
-        if not isinstance(key, str):
-            raise RequestError(f"{where}.{key!r}", f"keys must be field names (strings), got {key!r}")
-    unknown = sorted(set(data) - set(REQUEST_FIELDS))
-    if unknown:
-        raise RequestError(f"{where}.{unknown[0]}", f"unknown field; allowed: {sorted(REQUEST_FIELDS)}")
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "policy":
-            policy_data = {"preset": value} if isinstance(value, str) else value
-            try:
-                kwargs["policy"] = policy_from_dict(policy_data, path=f"{where}.policy")
-            except PolicyError as error:
-                raise RequestError(error.field, error.message) from None
-        elif key == "economies":
-            if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
-                raise RequestError(f"{where}.economies", f"must be a list of economy codes, got {value!r}")
-            kwargs["economies"] = tuple(value)
-        elif key == "compare_to_baseline":
-            if not isinstance(value, bool):
-                raise RequestError(f"{where}.{key}", f"must be true or false, got {value!r}")
-            kwargs[key] = value
-        elif key in ("quantiles", "thresholds"):
-            if not isinstance(value, list) or not all(
-                isinstance(x, int | float) and not isinstance(x, bool) for x in value
-            ):
-                raise RequestError(f"{where}.{key}", f"must be a list of numbers, got {value!r}")
-            kwargs[key] = tuple(float(x) for x in value)
-        else:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise RequestError(f"{where}.{key}", f"must be an integer, got {value!r}")
-            kwargs[REQUEST_FIELDS[key]] = value
     try:
-        return ForecastRequest(**kwargs)
-    except RequestError as error:
-        raise _located(error, where) from None
+        body = ForecastIn.model_validate(data)
+    except ValidationError as error:
+        raise _invalid(error, where) from None
+    return to_request(body, where)
+
+
+def parse_policy(data: Any, where: str = "policy") -> PolicyMix:
+    """Validate plain data (a ``--policy`` file) into a :class:`PolicyMix`, as a request's ``policy``.
+
+    Raises
+    ------
+    RequestError
+    """
+    try:
+        policy = PolicyIn.model_validate(data)
+        return policy_from_dict(policy.model_dump(exclude_none=True), path=where)
+    except ValidationError as error:
+        raise _invalid(error, where) from None
+    except FieldError as error:
+        raise RequestError(error.field, error.message) from None
 
 
 def request_to_dict(request: ForecastRequest) -> dict[str, Any]:
-    """Return a request in the public names of :data:`REQUEST_FIELDS`, every default filled in.
+    """Return a request in its public field names, every default filled in.
 
-    The inverse of :func:`request_from_dict` for requests it built: the result
-    can be submitted again as it is, and names the same job.
+    The inverse of :func:`parse_request` for requests it built: the result can
+    be submitted again as it is, and names the same job.
     """
     data = request.to_dict()
-    return {public: data[engine] for public, engine in REQUEST_FIELDS.items()}
-
-
-def _located(error: FieldError, where: str) -> RequestError:
-    """Rename an engine field to its public name under ``where``, keeping the message."""
-    name = next((key for key, value in REQUEST_FIELDS.items() if value == error.field), error.field)
-    return RequestError(f"{where}.{name}", error.message)
+    return {name: data[ENGINE_NAMES.get(name, name)] for name in ForecastIn.model_fields}
 
 
 def check_request(request: ForecastRequest, calibration: Calibration, where: str = "request") -> None:

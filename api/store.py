@@ -48,6 +48,8 @@ LOCK_WAIT_SECONDS = 1.0
 class StoreFullError(ForecasterError):
     """As many jobs are queued or running as the service allows; try again later."""
 
+    http_status, problem, retry_later = 503, "overloaded", True
+
 
 class StoreUnavailableError(ForecasterError):
     """The job store cannot be used now; nothing was changed, try again later.
@@ -56,9 +58,13 @@ class StoreUnavailableError(ForecasterError):
     read-only disk, an I/O error).
     """
 
+    http_status, problem, retry_later = 503, "unavailable", True
+
 
 class JobStateError(ForecasterError):
     """The job is not in a state that allows what was asked (e.g. cancelling a finished job)."""
+
+    http_status, problem = 409, "conflict"
 
 
 def check_not_emptied(path: Path, results_dir: Path) -> None:

@@ -83,6 +83,8 @@ _watchdog: subprocess.Popen[bytes] | None = None
 class ClusterUnavailableError(ForecasterError):
     """Ray cannot be reached or is not usable; the message says what is wrong."""
 
+    http_status, problem, retry_later, exit_code = 503, "unavailable", True, 4
+
 
 @dataclass(frozen=True)
 class RaySettings:

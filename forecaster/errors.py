@@ -6,6 +6,8 @@ the allowed range, so that the HTTP layer can pass the message on unchanged.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 #: Longest message and field path an error keeps: a bad value echoed back is cut to a short
 #: prefix, so that a megabyte of input never becomes a megabyte of error.
 MAX_MESSAGE_CHARACTERS = 300
@@ -18,7 +20,18 @@ def bounded(text: str, limit: int = MAX_MESSAGE_CHARACTERS) -> str:
 
 
 class ForecasterError(Exception):
-    """Base class of every error raised by :mod:`forecaster`."""
+    """Base class of every error raised by :mod:`forecaster` (and by the service around it).
+
+    Each class says how the edges report it, so that neither keeps a chain of
+    ``isinstance`` checks: the HTTP status and problem kind the service answers
+    with, whether trying again later may succeed (the service then sends
+    Retry-After), and the exit code of the command line.
+    """
+
+    http_status: ClassVar[int] = 400
+    problem: ClassVar[str] = "invalid-request"
+    retry_later: ClassVar[bool] = False
+    exit_code: ClassVar[int] = 2
 
 
 class FieldError(ForecasterError, ValueError):
@@ -31,6 +44,8 @@ class FieldError(ForecasterError, ValueError):
     message : str
         What is wrong and what is allowed.
     """
+
+    http_status = 422
 
     def __init__(self, field: str, message: str) -> None:
         self.field = bounded(field, MAX_FIELD_CHARACTERS)
@@ -68,3 +83,5 @@ class RequestError(FieldError):
 
 class CancelledError(ForecasterError):
     """A forecast was cancelled before it finished."""
+
+    http_status, problem = 409, "conflict"

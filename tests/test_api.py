@@ -20,7 +20,7 @@ from live_server import finished, free_port, process, running, wait_for
 
 from api.cli import main
 from api.results import summary_document
-from api.schema import request_from_dict
+from api.schema import parse_request
 from api.settings import Settings
 from api.store import JobStore
 from forecaster import MODEL_VERSION, BacktestRequest, Calibration, forecast, run_backtest, track_record
@@ -46,7 +46,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 
 def expected_summary(body: dict[str, Any], calibration: Calibration) -> Any:
     """What the summary endpoint must serve: a direct serial forecast, through JSON."""
-    request = request_from_dict(json.loads(json.dumps(body)))
+    request = parse_request(json.loads(json.dumps(body)))
     return json.loads(json.dumps(summary_document(forecast(request, calibration).summary)))
 
 
@@ -112,7 +112,7 @@ def test_a_different_seed_is_a_different_job(service: httpx.Client) -> None:
         ({"policy": {"software": {"phase_in_years": 99}}}, "body.policy.software.phase_in_years", "50"),
         ({"policy": {"industrial": {"intensity": 1, "enacting": ["ATLANTIS"]}}},
          "body.policy.industrial.enacting", "ATLANTIS"),
-        ({"policy": {"digital": {"colour": "red"}}}, "body.policy.digital.colour", "Extra inputs"),
+        ({"policy": {"digital": {"colour": "red"}}}, "body.policy.digital.colour", "unknown field"),
         ({"economies": ["CHN", "XXX"]}, "body.economies", "XXX"),
         ({"economies": ["CHN", "USA", "CHN"]}, "body.economies", "['CHN'] more than once"),
         ({"economies": ["CHN"]}, "body.economies", "at least two"),
@@ -135,7 +135,7 @@ def test_a_different_seed_is_a_different_job(service: httpx.Client) -> None:
         ({"compare_to_baseline": 1}, "body.compare_to_baseline", "boolean"),
         ({"draws": "100"}, "body.draws", "integer"),
         ({"draws": True}, "body.draws", "integer"),
-        ({"horizon": 10}, "body.horizon", "Extra inputs"),
+        ({"horizon": 10}, "body.horizon", "unknown field"),
     ],
 )
 def test_bad_input_names_the_field_and_the_limit(

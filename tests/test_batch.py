@@ -44,7 +44,7 @@ def test_bad_scenarios_refuse_the_whole_file_naming_scenario_and_field(
         load_batch(_write(tmp_path, text), calibration)
     problems = error.value.problems
     assert problems[:3] == [
-        "scenarios[2] (broken).policy.digital.intensity: must be in [0.0, 1.0], got 2",
+        "scenarios[2] (broken).policy.digital.intensity: must be in [0.0, 1.0], got 2.0",
         "scenarios[3] (too-big).draws: must be in [1, 1000000], got 5000000",
         "scenarios[4] (opening).name: used by an earlier scenario",
     ]
@@ -92,7 +92,7 @@ def test_batch_writes_outputs_and_resumes_verified(
 
 @pytest.mark.parametrize(("defaults", "problem"), [
     ("seed: 3, colour: red", "defaults.colour: unknown field"),
-    ("seed: 3.5", "defaults.seed: must be an integer, got 3.5"),
+    ("seed: 3.5", "defaults.seed: Input should be a valid integer, got 3.5"),
 ])
 def test_a_bad_default_is_named_once(
     tmp_path: Path, calibration: Calibration, defaults: str, problem: str

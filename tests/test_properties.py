@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.schema import request_from_dict, request_to_dict
+from api.schema import parse_request, request_to_dict
 from forecaster import (
     LEVERS,
     PRESETS,
@@ -106,4 +106,4 @@ def test_each_lever_direct_effect_has_its_documented_sign(
 def test_a_request_round_trips_through_its_public_form(**fields: object) -> None:
     """What ``GET /v1/forecasts/{id}`` shows as ``request`` can be posted again: same request, same job."""
     request = ForecastRequest(**fields)  # type: ignore[arg-type]
-    assert request_from_dict(json.loads(json.dumps(request_to_dict(request)))) == request
+    assert parse_request(json.loads(json.dumps(request_to_dict(request)))) == request

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import cluster.jobs
+import cluster.submission
 from api.cli import main
 from cluster.runtime import ClusterUnavailableError, auth_mode, check_reachable, environment_problems
 
@@ -128,11 +128,12 @@ def test_a_job_ends_the_command_with_its_own_code_or_5(
     """How a job ended on the cluster (as the Jobs API reports it) maps to the command's exit code."""
     submitted: list[tuple[object, ...]] = []
 
-    def fake_submit(*args: object) -> cluster.jobs.JobOutcome:
+    def fake_submit(*args: object) -> cluster.submission.SubmissionOutcome:
         submitted.append(args)
-        return cluster.jobs.JobOutcome("raysubmit_1", status, exit_code, "Job entrypoint command failed")
+        message = "Job entrypoint command failed"
+        return cluster.submission.SubmissionOutcome("raysubmit_1", status, exit_code, message)
 
-    monkeypatch.setattr(cluster.jobs, "submit_job", fake_submit)
+    monkeypatch.setattr(cluster.submission, "submit_command", fake_submit)
     path = tmp_path / "scenarios.yaml"
     path.write_text(GOOD)
     assert main(["batch", str(path), "--address", "http://head:8265", "--out", "/data/batch"]) == expected
@@ -154,6 +155,6 @@ def test_a_ctrl_c_reported_as_a_cancelled_log_stream_is_an_interrupt(
         coroutine.close()
         raise asyncio.CancelledError
 
-    monkeypatch.setattr(cluster.jobs.asyncio, "run", cancelled)
+    monkeypatch.setattr(cluster.submission.asyncio, "run", cancelled)
     with pytest.raises(KeyboardInterrupt):
-        cluster.jobs._follow(object(), "raysubmit_1", io.StringIO())  # type: ignore[arg-type]
+        cluster.submission._follow(object(), "raysubmit_1", io.StringIO())  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Commands run on a remote Ray cluster as jobs, submitted through the Ray Jobs API.
 
-:func:`submit_job` runs a command (the command line's batch, say) on the
+:func:`submit_command` runs a command (the command line's batch, say) on the
 cluster as a Ray job and follows it to the end, printing its log as it comes.
 The caller names the command, the files it needs and the packages to ship;
 this module knows nothing of what the command does. The job's runtime
@@ -53,7 +53,7 @@ _UNREACHABLE = (ConnectionError, requests.RequestException, RuntimeError)
 
 
 @dataclass(frozen=True)
-class JobOutcome:
+class SubmissionOutcome:
     """How a submitted job ended.
 
     Attributes
@@ -74,14 +74,14 @@ class JobOutcome:
     message: str
 
 
-def submit_job(
+def submit_command(
     address: str,
     command: Sequence[str],
     files: Mapping[str, Path],
     packages: Sequence[str],
     metadata: Mapping[str, str],
     log: TextIO | None = None,
-) -> JobOutcome:
+) -> SubmissionOutcome:
     """Run ``command`` on the cluster whose Jobs API is at ``address``; follow it to the end.
 
     Parameters
@@ -139,7 +139,7 @@ def submit_job(
         raise ClusterUnavailableError(
             f"lost the Ray cluster at {address} while job {submission_id} ran: {error}"
         ) from None
-    outcome = JobOutcome(submission_id, str(info.status), info.driver_exit_code, info.message or "")
+    outcome = SubmissionOutcome(submission_id, str(info.status), info.driver_exit_code, info.message or "")
     print(f"job {submission_id}: {outcome.status} ({outcome.message})", file=log, flush=True)
     return outcome
 
