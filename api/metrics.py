@@ -11,14 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.store import JobStore
-
-disable_created_metrics()  # no `_created` series: they double the output and no dashboard reads them
 
 #: HTTP methods counted by name (RFC 9110 and PATCH); any other is counted as ``other``, so that
 #: clients cannot grow the label set of the request metrics, whatever method they send.
@@ -53,11 +51,25 @@ class _StateCollector(Collector):
                                     value=available)
 
 
+class WithoutCreated(CollectorRegistry):
+    """A registry that leaves out the ``_created`` series: they double the output and no dashboard reads them.
+
+    Filtered here rather than with ``prometheus_client.disable_created_metrics()``, which would
+    switch them off for every registry of the process, the user's own included.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric of the registry, without its ``_created`` samples."""
+        for metric in super().collect():
+            metric.samples = [sample for sample in metric.samples if not sample.name.endswith("_created")]
+            yield metric
+
+
 class Metrics:
     """The service's instruments, registered in their own :class:`CollectorRegistry`."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = WithoutCreated()
         self.requests = Counter(
             "forecaster_http_requests", "HTTP requests by method, route and status",
             ["method", "route", "status"], registry=self.registry,

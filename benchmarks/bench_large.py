@@ -7,7 +7,7 @@ on a shared machine.
 Workload: ``forecast()`` of the default request (all 12 economies, 30 years, seed 0, the
 baseline simulated on the same draws) with the ``high-level-opening`` preset, whose levers
 make every policy-minus-baseline variable vary. Above ``EXACT_MAX_CELLS`` the run is
-summarised inside its tasks (``forecaster.reduction``). With ``--executor ray`` it runs on
+summarised inside its tasks (``forecaster.sketch``). With ``--executor ray`` it runs on
 an embedded Ray with 2 CPUs (``connect(RaySettings(num_cpus=2))`` and ``RayExecutor()``).
 
 What is measured. This process only watches: it starts the run in a child process (one

@@ -67,7 +67,7 @@ class BacktestRequest:
         Years forecast after each origin; ``origin + horizon_years`` must be a year
         of realized data (at most :data:`~forecaster.calibration.PWT_LAST_YEAR`).
     n_draws, seed, block_size : int
-        As in :class:`~forecaster.simulation.ForecastRequest`; every origin uses the same
+        As in :class:`~forecaster.ForecastRequest`; every origin uses the same
         seed, and the PIT's randomisation a stream of its own from the same seed.
     """
 

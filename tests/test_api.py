@@ -17,8 +17,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 from live_server import finished, free_port, process, running, wait_for
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from api.cli import main
+from api.metrics import Metrics
 from api.results import summary_document
 from api.schema import parse_request
 from api.settings import Settings
@@ -319,3 +321,14 @@ def test_the_service_starts_its_own_ray_and_stops_gracefully(tmp_path: Path) -> 
         assert child.wait(60) == -signal.SIGTERM
     record = JobStore(tmp_path / "jobs.sqlite3").get(job)
     assert record is not None and record.status == "queued"  # the lifespan's shutdown requeued it
+
+
+def test_created_series_are_left_out_of_the_service_metrics_only() -> None:
+    """The service's registry drops ``_created`` series; other registries of the process keep theirs."""
+    metrics = Metrics()
+    metrics.damaged_results.inc()
+    served = generate_latest(metrics.registry).decode()
+    assert "forecaster_damaged_results_total 1.0" in served and "_created" not in served
+    own = CollectorRegistry()
+    Counter("user_events", "a user's own counter", registry=own).inc()
+    assert "user_events_created" in generate_latest(own).decode()

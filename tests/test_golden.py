@@ -1,6 +1,6 @@
 """Results pinned to the model version: a seed-pinned small forecast against stored numbers.
 
-Any change to results fails this test. Then bump ``MODEL_VERSION`` (forecaster/dataset.py), add
+Any change to results fails this test. Then bump ``MODEL_VERSION`` (forecaster/outcomes.py), add
 a line to CHANGELOG.md saying what moved and why, and store the new numbers with
 ``.venv/bin/python tests/test_golden.py``.
 """
