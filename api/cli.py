@@ -269,7 +269,7 @@ def _batch_on_cluster(args: argparse.Namespace) -> int:
         files[f"calibration/{args.calibration.name}"] = args.calibration
         command += ["--calibration", f"calibration/{args.calibration.name}"]
     outcome = submit_command(args.address, command, files, ("forecaster", "cluster", "api"),
-                         {"forecaster": "batch", "file": args.file.name})
+                             {"forecaster": "batch", "file": args.file.name})
     if outcome.status == "SUCCEEDED":
         return EXIT_OK
     if outcome.exit_code in (EXIT_INVALID, EXIT_SCENARIO_FAILED, EXIT_CLUSTER_UNAVAILABLE):

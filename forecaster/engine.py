@@ -14,20 +14,26 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+import numpy as np
 import xarray as xr
 
 from forecaster.calibration import Calibration, load_calibration
 from forecaster.errors import CancelledError
-from forecaster.outcomes import label_draws, label_summary, provenance, summary_levels
+from forecaster.outcomes import label_draws, label_mixes, label_summary, provenance, summary_levels
 from forecaster.plan import (
     MIN_TASK_CELLS,
+    MIX_OUTCOMES,
     Block,
     BlockResult,
+    MixBlockResult,
     build_inputs,
+    build_mix_inputs,
     group_blocks,
     plan_blocks,
     simulate_blocks,
+    simulate_mix_blocks,
 )
+from forecaster.policy import PolicyMix
 from forecaster.request import ForecastRequest, check_per_draw_size, per_draw_cells
 from forecaster.sketch import MAX_GROUPS, METHOD_ATTRS, SketchMerger, plan_sketch, sketch_blocks
 from forecaster.summaries import summarize
@@ -249,3 +255,44 @@ def forecast(
         return Forecast(run_summary(request, calibration, executor, on_progress, should_cancel), None)
     draws = run_forecast(request, calibration, executor, on_progress, should_cancel)
     return Forecast(summarize(draws, request.quantiles, request.thresholds), draws)
+
+
+def run_mixes(
+    request: ForecastRequest,
+    mixes: Sequence[PolicyMix],
+    calibration: Calibration | None = None,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> xr.Dataset:
+    """Run several policy mixes on the same draws and return their outcomes, every draw kept.
+
+    Every mix is simulated on the shocks of the request's seed (common random
+    numbers), with the request's economies, horizon, draws and scales; the
+    request's own policy is not used. Mixes are told apart by their names.
+    Other parameters are those of :func:`run_forecast`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Laid out by :func:`~forecaster.outcomes.label_mixes`. Bit-identical for
+        the same inputs, whatever the executor.
+
+    Raises
+    ------
+    RequestError
+        Before any work, if the draws of every mix would not fit in memory
+        (:data:`~forecaster.request.MAX_CELLS` cells in all).
+    """
+    calibration = calibration or load_calibration()
+    check_per_draw_size(request, calibration, len(mixes))
+    inputs = build_mix_inputs(request, mixes, calibration)
+    blocks = plan_blocks(request.n_draws, request.seed, request.block_size)
+    results: list[MixBlockResult] = []
+    run_tasks(executor or SerialExecutor(), simulate_mix_blocks, inputs,
+              group_blocks(blocks, inputs.cells_per_draw), results.extend, on_progress, should_cancel)
+    ordered = sorted(results, key=lambda result: result.index)
+    values = {name: np.concatenate([r.values[name] for r in ordered], axis=1) for name in MIX_OUTCOMES}
+    first = inputs.mixes[0]
+    return label_mixes(values, [mix.name for mix in mixes], provenance(request, calibration),
+                       first.economies, first.years)

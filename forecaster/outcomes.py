@@ -216,3 +216,36 @@ def _labels(name: str) -> dict[str, str]:
     """Units and long name of a dataset variable (a summary of it carries the same)."""
     _, units, long_name, kind = VARIABLES[name]
     return {"units": units, "long_name": long_name, "kind": kind}
+
+
+def label_mixes(
+    values: Mapping[str, np.ndarray], mixes: Sequence[str], attrs: Mapping[str, object],
+    economies: Sequence[str], years: np.ndarray,
+) -> xr.Dataset:
+    """Label the outcomes of several policy mixes run on the same draws.
+
+    Parameters
+    ----------
+    values : mapping of str to ndarray, shape (mixes, D, T, N)
+        Outcomes of :data:`~forecaster.plan.MIX_OUTCOMES`, draws in block order.
+    mixes : sequence of str
+        Name of each mix, in the order of the first axis.
+
+    Returns
+    -------
+    xarray.Dataset
+        Each outcome with dims (``mix``, ``draw``, ``year``, ``economy``) and
+        the units and long name of :data:`VARIABLES`; ``attrs``.
+    """
+    data_vars = {name: (("mix", *_CELL), array, _labels(name)) for name, array in values.items()}
+    n_draws = next(iter(values.values())).shape[1]
+    return xr.Dataset(
+        data_vars,
+        coords={
+            "mix": list(mixes),
+            "draw": np.arange(n_draws, dtype=np.int32),
+            "year": years.astype(np.int32),
+            "economy": list(economies),
+        },
+        attrs=dict(attrs),
+    )

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecaster.arrays import FloatArray
 from forecaster.calibration import Calibration
 from forecaster.kernel import Paths, simulate
 from forecaster.params import DEFAULT_ASSUMPTIONS, Assumptions, ModelParams, build_params
-from forecaster.policy import PRESETS
+from forecaster.policy import PRESETS, PolicyMix
 from forecaster.request import ForecastRequest
 from forecaster.shocks import draw_shocks
 
@@ -156,3 +157,69 @@ def simulate_block(inputs: SimulationInputs, block: Block) -> BlockResult:
 def simulate_blocks(inputs: SimulationInputs, blocks: Sequence[Block]) -> list[BlockResult]:
     """Simulate a group of blocks, keeping every draw: the task of :func:`~forecaster.run_forecast`."""
     return [simulate_block(inputs, block) for block in blocks]
+
+
+#: Outcomes kept for every mix when several mixes run on the same draws (:func:`simulate_mix_blocks`).
+MIX_OUTCOMES = ("tfp", "tfp_growth", "nqpf", "real_income")
+
+
+@dataclass(frozen=True, eq=False)
+class MixInputs:
+    """What every block shares when several policy mixes run on the same draws.
+
+    Every mix is simulated on the same shocks (common random numbers), so the
+    differences between mixes carry no sampling noise from the shocks.
+    """
+
+    mixes: tuple[ModelParams, ...]
+    shock_scale: float = 1.0
+    parameter_scale: float = 1.0
+
+    @property
+    def cells_per_draw(self) -> int:
+        """Year x economy cells the kernel simulates for one draw, every mix counted."""
+        first = self.mixes[0]
+        return len(self.mixes) * len(first.years) * len(first.economies)
+
+
+@dataclass(frozen=True, eq=False)
+class MixBlockResult:
+    """The outcomes of one block under every mix: ``values[name]`` has shape (mixes, D, T, N)."""
+
+    index: int
+    values: dict[str, FloatArray]
+
+
+def build_mix_inputs(
+    request: ForecastRequest,
+    mixes: Sequence[PolicyMix],
+    calibration: Calibration,
+    assumptions: Assumptions = DEFAULT_ASSUMPTIONS,
+) -> MixInputs:
+    """Build the parameters of each mix with the request's economies and horizon (its policy unused).
+
+    Raises
+    ------
+    RequestError, PolicyError
+        If a mix's economies or lever timing do not fit the calibration.
+    """
+    economies = request.economies or None
+    params = tuple(
+        build_params(calibration, mix, economies=economies, horizon_years=request.horizon_years,
+                     assumptions=assumptions)
+        for mix in mixes
+    )
+    return MixInputs(params, request.shock_scale, request.parameter_scale)
+
+
+def simulate_mix_blocks(inputs: MixInputs, blocks: Sequence[Block]) -> list[MixBlockResult]:
+    """Simulate every mix on each block's shocks, keeping :data:`MIX_OUTCOMES`: a task."""
+    results = []
+    for block in blocks:
+        rng = np.random.default_rng(block.seed)
+        # The shocks depend on the priors and shapes only, which every mix shares.
+        shocks = draw_shocks(rng, inputs.mixes[0], block.size, inputs.shock_scale, inputs.parameter_scale)
+        paths = [simulate(params, shocks) for params in inputs.mixes]
+        values = {name: np.stack([getattr(p, name) for p in paths]) for name in MIX_OUTCOMES}
+        results.append(MixBlockResult(block.index, values))
+    return results

@@ -94,6 +94,42 @@ def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str
     return path
 
 
+def tornado_chart(indices: xr.Dataset, economy: str, path: str | Path, output: str = "tfp") -> Path:
+    """Draw a tornado chart of Sobol' indices for one economy: groups sorted by total index.
+
+    Bars are the total (light) and first-order (dark) indices of each group, with
+    their confidence intervals as whiskers; the largest is at the top.
+
+    Parameters
+    ----------
+    indices : xarray.Dataset
+        From :func:`forecaster.sensitivity.sensitivity`.
+    output : str
+        ``tfp`` (the horizon's TFP level) or ``tfp_effect`` (against the baseline).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    at = indices.sel(output=output, economy=economy).sortby("total_order")
+    groups = [str(group) for group in at.group.values]
+    rows = np.arange(len(groups))
+    fig = Figure(figsize=(7, 0.45 * len(groups) + 1.6), dpi=110)
+    ax = fig.subplots()
+    for key, colour, height, label in (("total_order", "tab:orange", 0.7, "total (with interactions)"),
+                                        ("first_order", "tab:blue", 0.35, "first order (alone)")):
+        ax.barh(rows, at[key], height=height, color=colour, alpha=0.8, label=label,
+                xerr=at[f"{key}_conf"], error_kw={"elinewidth": 0.8, "capsize": 2})
+    ax.set_yticks(rows, [f"{g} ({k})" for g, k in zip(groups, at.kind.values, strict=True)])
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("share of the variance (Sobol' index)")
+    what = "TFP level at the horizon" if output == "tfp" else "policy effect on the horizon's TFP level"
+    ax.set_title(f"What drives the spread of the {what}: {economy}", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
 def write_backtest(scores: xr.Dataset, record: dict[str, float], directory: str | Path) -> list[Path]:
     """Write a backtest's files: scores, benchmark scores, track record, PIT histogram, coverage plot.
 

@@ -126,20 +126,24 @@ def per_draw_cells(request: ForecastRequest, calibration: Calibration) -> int:
     return request.n_draws * request.horizon_years * len(request.economies or calibration.economies)
 
 
-def check_per_draw_size(request: ForecastRequest, calibration: Calibration) -> None:
+def check_per_draw_size(request: ForecastRequest, calibration: Calibration, n_mixes: int = 1) -> None:
     """Refuse, before any work, a request whose every draw would not fit in memory.
+
+    ``n_mixes`` policy mixes kept on the same draws (a comparison, an attribution) count
+    ``n_mixes`` times.
 
     Raises
     ------
     RequestError
         If the request would keep more than :data:`MAX_CELLS` per-draw cells.
     """
-    cells = per_draw_cells(request, calibration)
+    cells = per_draw_cells(request, calibration) * n_mixes
     if cells > MAX_CELLS:
         n_economies = len(request.economies or calibration.economies)
+        mixes = f" x {n_mixes} policy mixes" if n_mixes > 1 else ""
         raise RequestError(
             "n_draws",
-            f"{request.n_draws} draws x {request.horizon_years} years x {n_economies} economies = "
+            f"{request.n_draws} draws x {request.horizon_years} years x {n_economies} economies{mixes} = "
             f"{cells:,} cells exceeds the limit of {MAX_CELLS:,} kept per draw "
             f"(e.g. 100,000 draws x 30 years x 12 economies)",
         )

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from forecaster import PRESETS, Calibration, Executor, ForecastRequest, Lever, PolicyMix, run_forecast
+from forecaster import PRESETS, Calibration, Executor, ForecastRequest, PolicyMix, run_forecast
 from forecaster.calibration import calibration_from_dict
 from forecaster.kernel import goods_shares, lever_activity, log_trade_cost_change, simulate
 from forecaster.params import CHANNELS, DEFAULT_ASSUMPTIONS, FOREIGN_CHANNELS, build_params
 from forecaster.plan import plan_blocks
+from forecaster.policy import Lever
 from forecaster.shocks import draw_shocks, neutral_shocks
 from forecaster.theory import acr_real_wage
 

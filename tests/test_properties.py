@@ -15,8 +15,6 @@ from forecaster import (
     PRESETS,
     Calibration,
     ForecastRequest,
-    Fragmentation,
-    Lever,
     PolicyMix,
     load_calibration,
     run_forecast,
@@ -24,6 +22,7 @@ from forecaster import (
 )
 from forecaster.kernel import simulate
 from forecaster.params import build_params
+from forecaster.policy import Fragmentation, Lever
 from forecaster.shocks import draw_shocks
 
 CALIBRATION: Calibration = load_calibration()
