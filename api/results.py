@@ -24,7 +24,7 @@ from api.metrics import Metrics
 from api.store import JobRecord, JobStore
 from forecaster import FieldError, Forecast, ForecasterError, ForecastRequest, fan_chart, write_netcdf
 from forecaster.engine import EXACT_MAX_CELLS
-from forecaster.outcomes import VARIABLES
+from forecaster.outcomes import DRAWN, VARIABLES
 from forecaster.params import CHANNELS
 from forecaster.report import write_summary_csv
 
@@ -32,8 +32,9 @@ SUMMARY_JSON, SUMMARY_NETCDF, SUMMARY_CSV, DRAWS_NETCDF = (
     "summary.json", "summary.nc", "summary.csv", "draws.nc",
 )
 #: Bytes of ``draws.nc`` per draw x year x economy cell and scenario: float32 for every per-draw
-#: variable, ``channel_growth`` once per channel.
-DRAWS_BYTES_PER_CELL = 4 * (len(VARIABLES) - 1 + len(CHANNELS))
+#: variable, ``channel_growth`` once per channel; the per-draw inputs of ``DRAWN`` (per draw, or per
+#: draw and year) counted as if each were a cell variable, an upper bound.
+DRAWS_BYTES_PER_CELL = 4 * (len(VARIABLES) - 1 + len(CHANNELS) + len(DRAWN))
 #: Bytes of ``summary.nc`` and ``summary.json`` per year x economy, generously (about 13 KB were
 #: measured with the default quantiles and a baseline).
 SUMMARY_BYTES_PER_CELL = 16_384

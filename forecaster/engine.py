@@ -19,7 +19,7 @@ import xarray as xr
 
 from forecaster.calibration import Calibration, load_calibration
 from forecaster.errors import CancelledError
-from forecaster.outcomes import label_draws, label_mixes, label_summary, provenance, summary_levels
+from forecaster.outcomes import DRAWN, label_draws, label_mixes, label_summary, provenance, summary_levels
 from forecaster.plan import (
     MIN_TASK_CELLS,
     MIX_OUTCOMES,
@@ -168,8 +168,9 @@ def run_forecast(
     scenarios = {"policy": [result.policy for result in ordered]}
     if inputs.baseline is not None:
         scenarios["baseline"] = [result.baseline for result in ordered if result.baseline is not None]
+    drawn = {name: np.concatenate([result.drawn[name] for result in ordered]) for name in DRAWN}
     attrs = provenance(request, calibration)
-    return label_draws(scenarios, attrs, inputs.policy.economies, inputs.policy.years)
+    return label_draws(scenarios, drawn, attrs, inputs.policy.economies, inputs.policy.years)
 
 
 def run_summary(

@@ -19,6 +19,7 @@ from forecaster.arrays import FloatArray
 from forecaster.calibration import Calibration
 from forecaster.kernel import Paths
 from forecaster.params import CHANNELS
+from forecaster.policy import LEVERS
 from forecaster.request import DEFAULT_QUANTILES, ForecastRequest
 
 #: Version of the model equations; bump when results change for the same request.
@@ -57,6 +58,16 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str, str]] = {
                          "fragmentation (0 closed, 1 open)", "circulation"),
     "foreign_factor_share": (_CELL, "1", "circulation indicator: foreign share of factor (FDI, "
                              "talent) links, 1 - f_nn", "circulation"),
+}
+#: Random inputs of each draw kept beside its outcomes (dims, units, long name), to slice
+#: outcomes by. The path shocks (research, lumpiness, macro), each as large as an outcome, are
+#: not kept: the request's seed regenerates them.
+DRAWN: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "theta": (("draw",), "1", "trade elasticity (Frechet shape) drawn for the draw"),
+    "beta": (("draw",), "1", "weight of insights in idea diffusion drawn for the draw"),
+    "efficacy": (("draw", "lever"), "1", "share of each lever's nominal effect it delivers in the draw"),
+    "fragmentation_jump": (("draw", "year"), "1", "increment of between-bloc log trade costs from "
+                           "fragmentation events in the year"),
 }
 #: Variables a summary describes by quantiles, means and MCSEs; TFP, the headline, first. The
 #: dynamic gain in log terms is ``real_income - static_gain``.
@@ -133,16 +144,22 @@ def provenance(request: ForecastRequest, calibration: Calibration) -> dict[str, 
 
 
 def label_draws(
-    scenarios: Mapping[str, Sequence[Paths]], attrs: Mapping[str, object],
+    scenarios: Mapping[str, Sequence[Paths]], drawn: Mapping[str, np.ndarray], attrs: Mapping[str, object],
     economies: Sequence[str], years: np.ndarray,
 ) -> xr.Dataset:
     """Concatenate the paths of each scenario's blocks (in block order) and label them.
+
+    Parameters
+    ----------
+    drawn : mapping of str to ndarray
+        The random inputs of :data:`DRAWN`, every draw, in block order.
 
     Returns
     -------
     xarray.Dataset
         Variables of :data:`VARIABLES` with a leading ``scenario`` dimension
-        (``policy``, and ``baseline`` when compared), and ``attrs``.
+        (``policy``, and ``baseline`` when compared), those of :data:`DRAWN`,
+        and ``attrs``.
     """
     data_vars = {}
     for name, (dims, units, long_name, kind) in VARIABLES.items():
@@ -151,6 +168,8 @@ def label_draws(
         )
         attrs_of = {"units": units, "long_name": long_name, "kind": kind}
         data_vars[name] = (("scenario", *dims), stacked, attrs_of)
+    for name, (dims, units, long_name) in DRAWN.items():
+        data_vars[name] = (dims, drawn[name], {"units": units, "long_name": long_name, "kind": "drawn"})
     n_draws = data_vars["tfp"][1].shape[1]
     return xr.Dataset(
         data_vars,
@@ -160,6 +179,7 @@ def label_draws(
             "year": years.astype(np.int32),
             "economy": list(economies),
             "channel": list(CHANNELS),
+            "lever": list(LEVERS),
         },
         attrs=dict(attrs),
     )

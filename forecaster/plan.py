@@ -67,11 +67,16 @@ class SimulationInputs:
 
 @dataclass(frozen=True, eq=False)
 class BlockResult:
-    """Paths of one block under the policy and (optionally) the baseline."""
+    """Paths of one block under the policy and (optionally) the baseline, and what its draws drew.
+
+    ``drawn`` holds the per-draw random inputs of :data:`~forecaster.outcomes.DRAWN`,
+    shared by both scenarios, so that outcomes can be sliced by them.
+    """
 
     index: int
     policy: Paths
     baseline: Paths | None
+    drawn: dict[str, FloatArray]
 
 
 def build_inputs(
@@ -151,7 +156,9 @@ def simulate_block(inputs: SimulationInputs, block: Block) -> BlockResult:
     rng = np.random.default_rng(block.seed)
     shocks = draw_shocks(rng, inputs.policy, block.size, inputs.shock_scale, inputs.parameter_scale)
     baseline = simulate(inputs.baseline, shocks) if inputs.baseline is not None else None
-    return BlockResult(block.index, simulate(inputs.policy, shocks), baseline)
+    drawn = {"theta": shocks.theta, "beta": shocks.beta, "efficacy": shocks.efficacy,
+             "fragmentation_jump": shocks.fragmentation}
+    return BlockResult(block.index, simulate(inputs.policy, shocks), baseline, drawn)
 
 
 def simulate_blocks(inputs: SimulationInputs, blocks: Sequence[Block]) -> list[BlockResult]:

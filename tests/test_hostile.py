@@ -173,10 +173,10 @@ def test_work_that_cannot_be_written_is_refused_before_it_runs(small_volume: Pat
     settings = Settings(data_dir=small_volume, executor="serial", min_free_megabytes=1,
                         max_result_megabytes=50)
     with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
-        big = {**BODY, "draws": 2000, "horizon_years": 10}  # about 5 MB of files on a 3 MB disk
+        big = {**BODY, "draws": 2000, "horizon_years": 10}  # about 6 MB of files on a 3 MB disk
         response = client.post("/v1/forecasts", json=big)
         assert response.status_code == 507 and response.headers["Retry-After"]
-        assert "free; this job's files need about 5 MB and 1 MB are kept free" in response.json()["detail"]
+        assert "free; this job's files need about 6 MB and 1 MB are kept free" in response.json()["detail"]
         huge = {**BODY, "draws": 100_000, "horizon_years": 10}  # over the 50 MB cap
         problem = client.post("/v1/forecasts", json=huge).json()
         assert problem["status"] == 422 and problem["errors"][0]["field"] == "body.draws"

@@ -22,8 +22,10 @@ from forecaster import (
     summarize,
     write_netcdf,
 )
+from forecaster.plan import build_inputs, plan_blocks
 from forecaster.report import write_summary_csv
 from forecaster.request import DEFAULT_QUANTILES
+from forecaster.shocks import draw_shocks
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=6, n_draws=400, seed=3, block_size=100
@@ -36,7 +38,8 @@ def forecast(calibration: Calibration) -> xr.Dataset:
 
 
 def test_dataset_dims_coords_and_attrs(forecast: xr.Dataset, calibration: Calibration) -> None:
-    assert dict(forecast.sizes) == {"scenario": 2, "draw": 400, "year": 6, "economy": 12, "channel": 6}
+    assert dict(forecast.sizes) == {"scenario": 2, "draw": 400, "year": 6, "economy": 12, "channel": 6,
+                                   "lever": 4}
     assert forecast.channel_growth.dims == ("scenario", "draw", "year", "economy", "channel")
     assert list(forecast.year.values) == list(range(calibration.base_year + 1, calibration.base_year + 7))
     attrs = forecast.attrs
@@ -44,6 +47,28 @@ def test_dataset_dims_coords_and_attrs(forecast: xr.Dataset, calibration: Calibr
     assert attrs["calibration_sha256"] == calibration.digest
     assert attrs["numpy_version"] == np.__version__ and attrs["package_version"]
     assert json.loads(attrs["policy"])["name"] == "high-level-opening"
+
+
+def test_every_draw_keeps_what_it_drew_so_outcomes_can_be_sliced_by_it(
+    forecast: xr.Dataset, calibration: Calibration
+) -> None:
+    first = plan_blocks(REQUEST.n_draws, REQUEST.seed, REQUEST.block_size)[0]
+    inputs = build_inputs(REQUEST, calibration)
+    drawn = draw_shocks(np.random.default_rng(first.seed), inputs.policy, first.size)
+    for name, values in (("theta", drawn.theta), ("beta", drawn.beta), ("efficacy", drawn.efficacy),
+                         ("fragmentation_jump", drawn.fragmentation)):
+        np.testing.assert_array_equal(forecast[name].isel(draw=slice(0, first.size)), values, name)
+        assert forecast[name].attrs["kind"] == "drawn"
+    # Sliced by beta, China's gain from opening moves strongly with it: beta drives most of the
+    # gain's spread (forecaster.sensitivity), and the gain is smaller in draws with a larger beta:
+    # the levers raise sourcing shares s, which enter learning from abroad as s ** (1 - beta).
+    last = forecast.isel(year=-1).sel(economy="CHN")
+    gain = last.tfp.sel(scenario="policy") - last.tfp.sel(scenario="baseline")
+    assert float(xr.corr(gain, forecast.beta)) < -0.5
+    high = gain.where(forecast.beta > forecast.beta.median(), drop=True)
+    low = gain.where(forecast.beta <= forecast.beta.median(), drop=True)
+    assert float(low.mean() - high.mean()) > 4 * float(np.hypot(high.std() / np.sqrt(high.size),
+                                                                low.std() / np.sqrt(low.size)))
 
 
 def test_summary_statistics(forecast: xr.Dataset) -> None:
