@@ -1,6 +1,9 @@
-"""Command line: forecast, batch, backtest and serve.
+"""Command line: forecast, attribute, compare, sensitivity, batch, backtest and serve.
 
-``forecaster forecast`` runs one forecast; ``forecaster batch`` runs a file of scenarios;
+``forecaster forecast`` runs one forecast; ``forecaster attribute`` shares a mix's effect
+among its levers; ``forecaster compare`` compares policies on the same draws;
+``forecaster sensitivity`` says which random inputs drive the spread;
+``forecaster batch`` runs a file of scenarios;
 ``forecaster backtest`` scores forecasts made at past origins against Penn World Table data;
 ``forecaster serve`` runs the HTTP service.
 
@@ -20,7 +23,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
@@ -43,8 +47,11 @@ from forecaster import (
     Executor,
     ForecasterError,
     ForecastRequest,
+    PolicyMix,
     RequestError,
     SerialExecutor,
+    attribute,
+    compare,
     fan_chart,
     forecast,
     headline_table,
@@ -53,35 +60,33 @@ from forecaster import (
 )
 from forecaster.backtest import DEFAULT_ORIGINS, BacktestRequest, run_backtest, track_record
 from forecaster.plan import plan_blocks
-from forecaster.report import write_backtest, write_summary_csv
+from forecaster.report import attribution_chart, tornado_chart, write_backtest, write_summary_csv
+from forecaster.sensitivity import sensitivity
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forecaster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("forecast", help="run one forecast and write its outputs")
-    source = run.add_mutually_exclusive_group()
-    source.add_argument(
-        "--preset",
-        default="high-level-opening",
-        choices=sorted(PRESETS),
-        help="named policy mix (default: %(default)s)",
-    )
-    source.add_argument("--policy", type=Path, help="JSON file with a policy mix")
-    run.add_argument("--economies", default="", help="comma-separated codes (default: all)")
-    run.add_argument("--horizon", type=int, default=30, help="years (default: %(default)s)")
-    run.add_argument("--draws", type=int, default=10_000, help="Monte-Carlo draws")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
+    _policy_options(run)
+    _request_options(run, horizon=30, draws=10_000, out="data/forecast")
     run.add_argument("--no-baseline", action="store_true", help="skip the baseline comparison")
-    _executor_option(run)
-    run.add_argument("--chart-economy", default="",
-                     help="economy of the fan chart (default: CHN if simulated, else the first)")
     run.add_argument(
         "--netcdf", action="store_true",
         help="also write every draw to draws.nc (runs too large to keep every draw: the summary, summary.nc)",
     )
-    run.add_argument("--out", type=Path, default=Path("data/forecast"), help="output directory")
+    share = commands.add_parser("attribute", help="share a mix's effect among its levers (Shapley values)")
+    _policy_options(share)
+    share.add_argument("--levers", default="", help="comma-separated levers (default: the mix's active ones)")
+    _request_options(share, horizon=10, draws=1000, out="data/attribution")
+    versus = commands.add_parser("compare", help="compare 2 to 6 policies on the same draws")
+    versus.add_argument("--policy", action="append", required=True, metavar="PRESET_OR_FILE",
+                        help="a preset name or a JSON policy file; give it 2 to 6 times")
+    _request_options(versus, horizon=10, draws=1000, out="data/comparison")
+    spread = commands.add_parser("sensitivity", help="Sobol' indices of the horizon's TFP by group of inputs")
+    _policy_options(spread)
+    spread.add_argument("--groups", default="", help="comma-separated groups of inputs (default: all)")
+    _request_options(spread, horizon=10, draws=1000, out="data/sensitivity")
     batch = commands.add_parser("batch", help="run every scenario of a YAML or JSON file")
     batch.add_argument("file", type=Path, help="batch file (see api/batch.py for the format)")
     batch.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
@@ -110,6 +115,57 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     return parser
+
+
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", default="high-level-opening", choices=sorted(PRESETS),
+                        help="named policy mix (default: %(default)s)")
+    source.add_argument("--policy", type=Path, help="JSON file with a policy mix")
+
+
+def _request_options(parser: argparse.ArgumentParser, horizon: int, draws: int, out: str) -> None:
+    parser.add_argument("--economies", default="", help="comma-separated codes (default: all)")
+    parser.add_argument("--horizon", type=int, default=horizon, help="years (default: %(default)s)")
+    parser.add_argument("--draws", type=int, default=draws, help="Monte-Carlo draws (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibration", type=Path, help="calibration JSON (default: shipped)")
+    _executor_option(parser)
+    parser.add_argument("--chart-economy", default="",
+                        help="economy of the chart (default: CHN if simulated, else the first)")
+    parser.add_argument("--out", type=Path, default=Path(out), help="output directory (default: %(default)s)")
+
+
+def _policy(source: Path | str | None, preset: str = "high-level-opening") -> PolicyMix:
+    """Return the policy of ``--policy`` (a JSON file, or for ``compare`` a preset name) or ``--preset``."""
+    if source is None:
+        return PRESETS[preset]
+    if str(source) in PRESETS:
+        return PRESETS[str(source)]
+    return parse_policy(json.loads(Path(source).read_text()))
+
+
+def _request(args: argparse.Namespace, policy: PolicyMix, compare_to_baseline: bool = True
+             ) -> ForecastRequest:
+    """Return the options' request, checked by the schema of batch files and HTTP bodies (same errors)."""
+    options = {
+        "economies": [code for code in args.economies.split(",") if code], "horizon_years": args.horizon,
+        "draws": args.draws, "seed": args.seed, "compare_to_baseline": compare_to_baseline,
+    }
+    return dataclasses.replace(parse_request(options, where=""), policy=policy)
+
+
+@contextmanager
+def _progress_bar(description: str, request: ForecastRequest) -> Iterator[Callable[[int, int], None]]:
+    """Show a progress bar on stderr counting the request's blocks; yield its ``on_progress`` callback."""
+    n_blocks = len(plan_blocks(request.n_draws, request.seed, request.block_size))
+    with tqdm(total=n_blocks, unit="block", desc=description, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+        yield progress
 
 
 def _executor_option(parser: argparse.ArgumentParser) -> None:
@@ -155,25 +211,11 @@ def _print_table(rows: list[dict[str, object]]) -> None:
 def forecast_command(args: argparse.Namespace) -> int:
     """Run the ``forecast`` command."""
     calibration = load_calibration(args.calibration)
-    if args.policy is not None:
-        policy = parse_policy(json.loads(args.policy.read_text()))
-    else:
-        policy = PRESETS[args.preset]
-    options = {
-        "economies": [code for code in args.economies.split(",") if code], "horizon_years": args.horizon,
-        "draws": args.draws, "seed": args.seed, "compare_to_baseline": not args.no_baseline,
-    }
-    # Checked by the schema of batch files and HTTP bodies, so that errors read the same.
-    request = dataclasses.replace(parse_request(options, where=""), policy=policy)
+    policy = _policy(args.policy, args.preset)
+    request = _request(args, policy, compare_to_baseline=not args.no_baseline)
     chart = _chart_economy(args.chart_economy, request, calibration)  # checked before anything runs
     executor = _executor(args.executor)
-    n_blocks = len(plan_blocks(request.n_draws, request.seed, request.block_size))
-    with tqdm(total=n_blocks, unit="block", desc=f"forecast {policy.name}", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.n = done
-            bar.refresh()
-
+    with _progress_bar(f"forecast {policy.name}", request) as progress:
         result = forecast(request, calibration, executor=executor, on_progress=progress)
     summary = result.summary
     _print_table(headline_table(summary))
@@ -185,9 +227,7 @@ def forecast_command(args: argparse.Namespace) -> int:
             written.append(write_netcdf(summary, out / "summary.nc"))
         else:
             written.append(write_netcdf(result.draws, out / "draws.nc"))
-    for path in written:
-        print(f"wrote {path}")
-    return EXIT_OK
+    return _written(written)
 
 
 def _chart_economy(chosen: str, request: ForecastRequest, calibration: Calibration) -> str:
@@ -299,7 +339,84 @@ Try:
     return EXIT_OK
 
 
-COMMANDS = {"forecast": forecast_command, "batch": batch, "backtest": backtest_command, "serve": serve}
+def attribute_command(args: argparse.Namespace) -> int:
+    """Run the ``attribute`` command: Shapley values of the mix's levers, printed and written."""
+    calibration = load_calibration(args.calibration)
+    request = _request(args, _policy(args.policy, args.preset))
+    levers = tuple(name for name in args.levers.split(",") if name) or None
+    chart = _chart_economy(args.chart_economy, request, calibration)
+    executor = _executor(args.executor)
+    with _progress_bar(f"attribute {request.policy.name}", request) as progress:
+        result = attribute(request, levers, calibration, executor, progress)
+    last = result.isel(year=-1)
+    print(f"Contributions to the TFP level in {int(last.year)} against the baseline "
+          f"(% of base-year TFP; +- Monte-Carlo standard error)")
+    print(f"{'economy':<8}" + "".join(f"{str(lever):>22}" for lever in last.lever.values)
+          + f"{'total':>12}{'interaction':>12}")
+    for economy in last.economy.values:
+        at = last.sel(economy=economy)
+        cells = "".join(f"{100 * float(share.tfp):>+12.3f} +-{100 * float(share.tfp_mcse):<7.3f}"
+                        for share in (at.sel(lever=lever) for lever in last.lever.values))
+        total, interaction = 100 * float(at.tfp_total), 100 * float(at.tfp_interaction)
+        print(f"{economy!s:<8}{cells}{total:>+12.3f}{interaction:>+12.3f}")
+    return _written([write_netcdf(result, args.out / "attribution.nc"),
+                     write_summary_csv(result, args.out / "attribution.csv"),
+                     attribution_chart(result, chart, args.out / f"attribution-{chart}.png")])
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Run the ``compare`` command: the policies on the same draws, printed and written."""
+    calibration = load_calibration(args.calibration)
+    policies = [_policy(source) for source in args.policy]
+    request = _request(args, policies[0])
+    executor = _executor(args.executor)
+    with _progress_bar(f"compare {len(policies)} policies", request) as progress:
+        result = compare(request, policies, calibration, executor, progress)
+    last = result.isel(year=-1)
+    print(f"TFP level in {int(last.year)} against the base year (mean, % change) and P(ranks first)")
+    print(f"{'economy':<8}" + "".join(f"{str(name):>28}" for name in last.policy.values))
+    for economy in last.economy.values:
+        at = last.sel(economy=economy)
+        print(f"{economy!s:<8}" + "".join(
+            f"{100 * (float(each.tfp_mean) - 1):>+14.3f} P(first) {float(each.prob_first):.3f}"
+            for each in (at.sel(policy=name) for name in last.policy.values)))
+    return _written([write_netcdf(result, args.out / "comparison.nc"),
+                     write_summary_csv(result, args.out / "comparison.csv")])
+
+
+def sensitivity_command(args: argparse.Namespace) -> int:
+    """Run the ``sensitivity`` command: Sobol' indices, printed, written and drawn."""
+    calibration = load_calibration(args.calibration)
+    request = _request(args, _policy(args.policy, args.preset))
+    groups = tuple(name for name in args.groups.split(",") if name) or None
+    chart = _chart_economy(args.chart_economy, request, calibration)
+    executor = _executor(args.executor)
+    with _progress_bar(f"sensitivity {request.policy.name}", request) as progress:
+        result = sensitivity(request, groups, calibration, executor, progress)
+    for output in result.output.values:
+        print(f"Total Sobol' indices of the {output} in the horizon's last year (first-order in brackets)")
+        print(f"{'economy':<8}" + "".join(f"{str(group):>18}" for group in result.group.values))
+        for economy in result.economy.values:
+            at = result.sel(output=output, economy=economy)
+            print(f"{economy!s:<8}" + "".join(
+                f"{float(at.total_order.sel(group=g)):>9.3f} ({float(at.first_order.sel(group=g)):.3f})"
+                for g in result.group.values))
+    charts = [tornado_chart(result, chart, args.out / f"tornado-{output}-{chart}.png", output=str(output))
+              for output in result.output.values]
+    return _written([write_netcdf(result, args.out / "sensitivity.nc"),
+                     write_summary_csv(result, args.out / "sensitivity.csv"), *charts])
+
+
+def _written(paths: list[Path]) -> int:
+    for path in paths:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "forecast": forecast_command, "attribute": attribute_command, "compare": compare_command,
+    "sensitivity": sensitivity_command, "batch": batch, "backtest": backtest_command, "serve": serve,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

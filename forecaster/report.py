@@ -94,6 +94,43 @@ def fan_chart(summary: xr.Dataset, economy: str, path: str | Path, variable: str
     return path
 
 
+def attribution_chart(attributed: xr.Dataset, economy: str, path: str | Path, variable: str = "tfp") -> Path:
+    """Draw each lever's contribution to ``variable`` in the horizon's last year for one economy.
+
+    Bars are the Shapley contributions with two Monte-Carlo standard errors as
+    whiskers; the total effect against the baseline and the interaction are
+    the last two bars.
+
+    Parameters
+    ----------
+    attributed : xarray.Dataset
+        From :func:`forecaster.attribute`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    last = attributed.sel(economy=economy).isel(year=-1)
+    labels = [str(lever) for lever in last.lever.values] + ["interaction", "total"]
+    parts = ("interaction", "total")
+    values = [*last[variable].values, *(float(last[f"{variable}_{part}"]) for part in parts)]
+    errors = [*last[f"{variable}_mcse"].values, *(float(last[f"{variable}_{part}_mcse"]) for part in parts)]
+    fig = Figure(figsize=(7, 0.45 * len(labels) + 1.6), dpi=110)
+    ax = fig.subplots()
+    rows = np.arange(len(labels))[::-1]
+    colours = ["tab:blue"] * (len(labels) - 2) + ["tab:gray", "black"]
+    ax.barh(rows, values, xerr=2 * np.asarray(errors), color=colours, alpha=0.85,
+            error_kw={"elinewidth": 0.8, "capsize": 2})
+    ax.set_yticks(rows, labels)
+    ax.axvline(0, color="black", linewidth=0.6)
+    units = last[variable].attrs.get("units", "")
+    ax.set_xlabel(f"contribution to {variable} against the baseline [{units}] (whiskers: 2 MCSE)")
+    title = attributed.attrs.get("title", "")
+    ax.set_title(f"Which lever brings the gain: {economy}, {int(last.year)} ({title})", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
 def tornado_chart(indices: xr.Dataset, economy: str, path: str | Path, output: str = "tfp") -> Path:
     """Draw a tornado chart of Sobol' indices for one economy: groups sorted by total index.
 
