@@ -23,7 +23,7 @@ from api import problems
 from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import BodySizeLimit
 from api.results import ResultFiles
-from api.routes import catalogue, forecasts, ops
+from api.routes import analyses, catalogue, forecasts, jobs, ops
 from api.runner import JobRunner
 from api.settings import Settings
 from api.store import JobStore, check_not_emptied
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for resource in (forecasts, catalogue, ops):
+    for resource in (forecasts, analyses, jobs, catalogue, ops):
         app.include_router(resource.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -36,8 +36,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from api.jobs import JobSpec
 from api.results import sha256_of
-from api.schema import check_request, parse_request
+from api.schema import check_job, parse_request
 from forecaster import (
     MODEL_VERSION,
     Calibration,
@@ -140,7 +141,7 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
             problems.append(str(error))
             continue
         try:
-            check_request(request, calibration, where=label)  # economies, lever economies and timing
+            check_job(JobSpec("forecast", request), calibration, where=label)  # economies, lever timing
         except RequestError as error:
             problems.append(str(error))
             continue

@@ -20,17 +20,20 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.store import JobRecord, JobStore
-from forecaster import FieldError, Forecast, ForecasterError, ForecastRequest, fan_chart, write_netcdf
+from forecaster import FieldError, Forecast, ForecasterError, fan_chart, write_netcdf
 from forecaster.engine import EXACT_MAX_CELLS
 from forecaster.outcomes import DRAWN, VARIABLES
 from forecaster.params import CHANNELS
-from forecaster.report import write_summary_csv
+from forecaster.report import attribution_chart, tornado_chart, write_summary_csv
 
 SUMMARY_JSON, SUMMARY_NETCDF, SUMMARY_CSV, DRAWS_NETCDF = (
     "summary.json", "summary.nc", "summary.csv", "draws.nc",
 )
+#: An analysis's files: its dataset, its document and (written on first use) its CSV.
+RESULT_JSON, RESULT_NETCDF, RESULT_CSV = "result.json", "result.nc", "result.csv"
 #: Bytes of ``draws.nc`` per draw x year x economy cell and scenario: float32 for every per-draw
 #: variable, ``channel_growth`` once per channel; the per-draw inputs of ``DRAWN`` (per draw, or per
 #: draw and year) counted as if each were a cell variable, an upper bound.
@@ -57,8 +60,15 @@ class DamagedResultError(ForecasterError):
     http_status, problem = 500, "damaged-results"
 
 
-def estimated_bytes(request: ForecastRequest, n_economies: int) -> int:
-    """Bytes a job's result files will take, before it runs (an upper estimate)."""
+def estimated_bytes(spec: JobSpec, n_economies: int) -> int:
+    """Bytes a job's result files will take, before it runs (an upper estimate).
+
+    An analysis keeps no draws: its result is a few statistics per year and economy, well within
+    the summary's allowance.
+    """
+    request = spec.request
+    if spec.kind != "forecast":
+        return SUMMARY_BYTES_PER_CELL * request.horizon_years * n_economies
     cells = request.n_draws * request.horizon_years * n_economies
     scenarios = 2 if request.compare_to_baseline else 1
     draws = cells * scenarios * DRAWS_BYTES_PER_CELL if cells <= EXACT_MAX_CELLS else 0
@@ -131,8 +141,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_results(directory: Path, result: Forecast) -> dict[str, str]:
+def write_results(directory: Path, result: Forecast | xr.Dataset) -> dict[str, str]:
     """Write a job's files, atomically: readers see all of them or none.
+
+    A forecast writes its summary (netCDF and JSON) and, when it kept them, its draws; an
+    analysis its dataset (netCDF and JSON).
 
     If writing fails (a full disk), the partial files are removed and the error raised.
 
@@ -145,10 +158,14 @@ def write_results(directory: Path, result: Forecast) -> dict[str, str]:
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
-        write_netcdf(result.summary, partial / SUMMARY_NETCDF)
-        (partial / SUMMARY_JSON).write_text(json.dumps(summary_document(result.summary)))
-        if result.draws is not None:
-            write_netcdf(result.draws, partial / DRAWS_NETCDF)
+        if isinstance(result, xr.Dataset):
+            write_netcdf(result, partial / RESULT_NETCDF)
+            (partial / RESULT_JSON).write_text(json.dumps(summary_document(result)))
+        else:
+            write_netcdf(result.summary, partial / SUMMARY_NETCDF)
+            (partial / SUMMARY_JSON).write_text(json.dumps(summary_document(result.summary)))
+            if result.draws is not None:
+                write_netcdf(result.draws, partial / DRAWS_NETCDF)
         digests = {path.name: sha256_of(path) for path in sorted(partial.iterdir())}
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -158,13 +175,15 @@ def write_results(directory: Path, result: Forecast) -> dict[str, str]:
     return digests
 
 
-def _derived_file(path: Path, write: Callable[[xr.Dataset, Path], Path]) -> Path:
-    """Return ``path``, first writing it with ``write(summary, path)`` from ``summary.nc`` if missing."""
+def _derived_file(
+    path: Path, write: Callable[[xr.Dataset, Path], Path], source: str = SUMMARY_NETCDF
+) -> Path:
+    """Return ``path``, first writing it with ``write(dataset, path)`` from ``source`` if missing."""
     if not path.exists():
         # A name of this thread's own, so two first requests never write one file.
         partial = path.with_name(f".{path.stem}.{get_ident()}{path.suffix}")
-        with xr.open_dataset(path.parent / SUMMARY_NETCDF, engine="scipy") as summary:
-            write(summary.load(), partial)
+        with xr.open_dataset(path.parent / source, engine="scipy") as dataset:
+            write(dataset.load(), partial)
         partial.replace(path)
     return path
 
@@ -178,6 +197,25 @@ def fan_chart_file(directory: Path, economy: str) -> Path:
     """Return the job's fan chart for ``economy``, drawn on first use."""
     return _derived_file(directory / f"fanchart-{economy}.png",
                          lambda summary, path: fan_chart(summary, economy, path))
+
+
+def result_csv_file(directory: Path) -> Path:
+    """Return an analysis's result as CSV (one row per variable and coordinates), written on first use."""
+    return _derived_file(directory / RESULT_CSV, write_summary_csv, RESULT_NETCDF)
+
+
+def analysis_chart_file(directory: Path, kind: str, economy: str) -> Path:
+    """Return an attribution's bars or a sensitivity analysis's tornado for ``economy``, drawn on first use.
+
+    The tornado is of the policy effect when the analysis decomposed it, else of the TFP level.
+    """
+    def draw(result: xr.Dataset, path: Path) -> Path:
+        if kind == "attribution":
+            return attribution_chart(result, economy, path)
+        output = "tfp_effect" if "tfp_effect" in result.output.values else "tfp"
+        return tornado_chart(result, economy, path, output=output)
+
+    return _derived_file(directory / f"chart-{economy}.png", draw, RESULT_NETCDF)
 
 
 class ResultFiles:

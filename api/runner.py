@@ -1,4 +1,4 @@
-"""Runs queued forecast jobs, one at a time, on a background thread.
+"""Runs queued jobs (forecasts and analyses), one at a time, on a background thread.
 
 One job at a time because each job already uses the whole cluster (its blocks
 run in parallel on Ray). The queue is bounded by the store's capacity check, so
@@ -24,12 +24,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
+from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.results import MEGABYTE, check_storage, estimated_bytes, write_results
 from api.settings import Settings
 from api.store import JobRecord, JobStatus, JobStore, StoreUnavailableError, job_id
 from cluster import ClusterUnavailableError
-from forecaster import Calibration, CancelledError, Executor, ForecasterError, ForecastRequest, forecast
+from forecaster import Calibration, CancelledError, Executor, ForecasterError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,8 +103,8 @@ class JobRunner:
         self._stopping.set()
         self._thread.join(timeout)
 
-    def submit(self, request: ForecastRequest) -> tuple[JobRecord, bool]:
-        """Queue a request unless the same job exists; return its record and whether it was queued.
+    def submit(self, spec: JobSpec) -> tuple[JobRecord, bool]:
+        """Queue a job unless the same job exists; return its record and whether it was queued.
 
         Raises
         ------
@@ -118,11 +119,11 @@ class JobRunner:
         problem = None if self.cluster_problem is None else self.cluster_problem()
         if problem is not None:
             raise ClusterUnavailableError(problem)
-        job = job_id(request, self.calibration.digest)
+        job = job_id(spec, self.calibration.digest)
         existing = self.store.get(job)
         if existing is None or existing.status in ("failed", "cancelled"):
-            self._check_storage(request)
-        record, queued = self.store.submit(job, request, self.settings.max_active_jobs)
+            self._check_storage(spec)
+        record, queued = self.store.submit(job, spec, self.settings.max_active_jobs)
         if queued:
             self._queue.put(job)
         return record, queued
@@ -139,10 +140,10 @@ class JobRunner:
         for job in self.store.expire(timedelta(days=self.settings.retention_days)):
             shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
 
-    def _check_storage(self, request: ForecastRequest) -> None:
-        economies = len(request.economies or self.calibration.economies)
+    def _check_storage(self, spec: JobSpec) -> None:
+        economies = len(spec.request.economies or self.calibration.economies)
         settings = self.settings
-        check_storage(estimated_bytes(request, economies), settings.results_dir,
+        check_storage(estimated_bytes(spec, economies), settings.results_dir,
                       settings.max_result_megabytes * MEGABYTE, settings.min_free_megabytes * MEGABYTE)
 
     def _persist(self, write: Callable[[], T]) -> T:
@@ -205,7 +206,7 @@ class JobRunner:
     def _run_claimed(self, job: str) -> None:
         record = self.store.get(job)
         assert record is not None
-        request = ForecastRequest.from_dict(record.request)
+        spec = JobSpec.from_dict(record.request)
         reported = 0.0
 
         def progress(done: int, total: int) -> None:
@@ -235,9 +236,9 @@ class JobRunner:
 
         started = time.perf_counter()
         try:
-            self._check_storage(request)  # the disk may have filled since it was accepted
-            result = forecast(
-                request, self.calibration, self.executor, on_progress=progress,
+            self._check_storage(spec)  # the disk may have filled since it was accepted
+            result = spec.run(
+                self.calibration, self.executor, on_progress=progress,
                 should_cancel=lambda: self._stopping.is_set() or job in self._cancelled or cluster_lost(),
             )
             files = write_results(self.settings.results_dir / job, result)
@@ -263,5 +264,5 @@ class JobRunner:
         if not finish("succeeded", files=files):  # cancelled after its last block
             shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
             return
-        self.metrics.draws.inc(request.n_draws)
+        self.metrics.draws.inc(spec.request.n_draws)
         self.metrics.simulation.observe(time.perf_counter() - started)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from api.jobs import JobSpec
 from forecaster import (
     PRESETS,
     Calibration,
@@ -25,9 +26,10 @@ from forecaster import (
     RequestError,
     policy_from_dict,
 )
+from forecaster.attribution import PLAYERS
 from forecaster.errors import bounded
-from forecaster.plan import build_inputs
 from forecaster.request import DEFAULT_QUANTILES, DEFAULT_THRESHOLDS
+from forecaster.sensitivity import GROUPS
 
 _DEFAULT = ForecastRequest()
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -69,11 +71,46 @@ class PolicyIn(BaseModel):
 
 
 def _or_preset_name(schema: dict[str, Any]) -> None:
-    """Show in OpenAPI that ``policy`` may also be a preset name (read by ``ForecastIn._preset_name``)."""
-    schema["anyOf"] = [{"type": "string"}, *schema["anyOf"]]
+    """Show in OpenAPI that a policy may also be a preset name (read by ``_preset_names``)."""
+    target = schema.get("items", schema)
+    target["anyOf"] = [{"type": "string"}, *target.get("anyOf", [{"$ref": target.pop("$ref", "")}])]
 
 
-class ForecastIn(BaseModel):
+def _preset_names(data: Any) -> Any:
+    """Read a policy given as a preset name as ``{"preset": name}``, in ``policy`` or ``policies``.
+
+    One model, rather than a union with ``str``, so that an error in a policy
+    object is reported once, at its own field.
+    """
+    if not isinstance(data, dict):
+        return data
+    if isinstance(data.get("policy"), str):
+        data = {**data, "policy": {"preset": data["policy"]}}
+    if isinstance(data.get("policies"), list):
+        data = {**data, "policies": [{"preset": p} if isinstance(p, str) else p for p in data["policies"]]}
+    return data
+
+
+class RunIn(BaseModel):
+    """What every request names: economies, horizon, draws, seed."""
+
+    model_config = _STRICT
+    economies: list[str] | None = Field(None, description="economy codes (default: all; see /v1/economies)")
+    horizon_years: int | None = Field(None, description=f"years ahead (default {_DEFAULT.horizon_years})")
+    draws: int | None = Field(None, description=f"Monte-Carlo draws (default {_DEFAULT.n_draws})")
+    seed: int | None = Field(None, description="random seed, in [0, 2**63) (default 0)")
+    _presets = model_validator(mode="before")(_preset_names)
+
+
+class PolicyRunIn(RunIn):
+    """A request of one policy mix."""
+
+    policy: PolicyIn | None = Field(
+        None, description="preset name or policy mix (default: baseline)", json_schema_extra=_or_preset_name,
+    )
+
+
+class ForecastIn(PolicyRunIn):
     """A forecast request: the body of ``POST /v1/forecasts``, a batch scenario, its defaults."""
 
     model_config = ConfigDict(
@@ -86,14 +123,6 @@ class ForecastIn(BaseModel):
             ]
         },
     )
-    policy: PolicyIn | None = Field(
-        None, description="preset name or policy mix (default: baseline)",
-        json_schema_extra=_or_preset_name,
-    )
-    economies: list[str] | None = Field(None, description="economy codes (default: all; see /v1/economies)")
-    horizon_years: int | None = Field(None, description=f"years ahead (default {_DEFAULT.horizon_years})")
-    draws: int | None = Field(None, description=f"Monte-Carlo draws (default {_DEFAULT.n_draws})")
-    seed: int | None = Field(None, description="random seed, in [0, 2**63) (default 0)")
     quantiles: list[float] | None = Field(
         None, description=f"levels in (0, 1) to report; {list(DEFAULT_QUANTILES)} are always included"
     )
@@ -104,17 +133,38 @@ class ForecastIn(BaseModel):
         None, description="also simulate the baseline on the same shocks (default true)"
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _preset_name(cls, data: Any) -> Any:
-        """Read a policy given as a preset name as ``{"preset": name}``.
 
-        One model, rather than a union with ``str``, so that an error in a policy
-        object is reported once, at its own field.
-        """
-        if isinstance(data, dict) and isinstance(data.get("policy"), str):
-            return {**data, "policy": {"preset": data["policy"]}}
-        return data
+class AttributionIn(PolicyRunIn):
+    """The body of ``POST /v1/attributions``: whose levers share the mix's effect (docs/analysis.md)."""
+
+    levers: list[str] | None = Field(
+        None, description=f"players among {list(PLAYERS)} (default: the mix's levers above intensity 0)"
+    )
+
+
+class ComparisonIn(RunIn):
+    """The body of ``POST /v1/comparisons``: 2 to 6 policies run on the same draws."""
+
+    policies: list[PolicyIn] = Field(
+        description="2 to 6 preset names or policy mixes, with distinct names",
+        json_schema_extra=_or_preset_name,
+    )
+
+
+class SensitivityIn(PolicyRunIn):
+    """The body of ``POST /v1/sensitivities``: Sobol' indices by group of random inputs."""
+
+    groups: list[str] | None = Field(None, description=f"groups among {list(GROUPS)} (default: all)")
+    compare_to_baseline: bool | None = Field(
+        None, description="also decompose the policy effect against the baseline (default true)"
+    )
+
+
+#: The body of each kind of job.
+BODIES: dict[str, type[RunIn]] = {
+    "forecast": ForecastIn, "attribution": AttributionIn, "comparison": ComparisonIn,
+    "sensitivity": SensitivityIn,
+}
 
 
 def field_errors(errors: Iterable[Any], where: str | None = None) -> list[tuple[str, str]]:
@@ -147,14 +197,14 @@ def _located(error: FieldError, where: str) -> RequestError:
     return RequestError(".".join(filter(None, [where, public.get(head, head), rest])), error.message)
 
 
-def to_request(body: ForecastIn, where: str = "request") -> ForecastRequest:
+def to_request(body: RunIn, where: str = "request") -> ForecastRequest:
     """Build the engine's request from a validated body, naming any out-of-range field under ``where``.
 
     Raises
     ------
     RequestError
     """
-    data = body.model_dump(exclude_none=True)
+    data = body.model_dump(exclude_none=True, exclude={"levers", "groups", "policies"})
     kwargs: dict[str, Any] = {
         ENGINE_NAMES.get(name, name): tuple(value) if isinstance(value, list) else value
         for name, value in data.items() if name != "policy"
@@ -198,6 +248,39 @@ def parse_policy(data: Any, where: str = "policy") -> PolicyMix:
         raise RequestError(error.field, error.message) from None
 
 
+def to_job(body: RunIn, where: str = "body") -> JobSpec:
+    """Build the job of a validated body (any kind), naming any out-of-range field under ``where``.
+
+    Raises
+    ------
+    RequestError
+    """
+    request = to_request(body, where)
+    if isinstance(body, AttributionIn):
+        return JobSpec("attribution", request, levers=None if body.levers is None else tuple(body.levers))
+    if isinstance(body, SensitivityIn):
+        return JobSpec("sensitivity", request, groups=None if body.groups is None else tuple(body.groups))
+    if isinstance(body, ComparisonIn):
+        policies = []
+        for index, policy in enumerate(body.policies):
+            try:
+                data = policy.model_dump(exclude_none=True)
+                policies.append(policy_from_dict(data, path=f"policies[{index}]"))
+            except FieldError as error:
+                raise _located(error, where) from None
+        return JobSpec("comparison", request, policies=tuple(policies))
+    return JobSpec("forecast", request)
+
+
+def job_to_dict(spec: JobSpec) -> dict[str, Any]:
+    """Return a job as the body that submits it again, every default filled in (public names)."""
+    public = request_to_dict(spec.request)
+    added = {"levers": None if spec.levers is None else list(spec.levers),
+             "groups": None if spec.groups is None else list(spec.groups),
+             "policies": [policy.to_dict() for policy in spec.policies]}
+    return {name: added.get(name, public.get(name)) for name in BODIES[spec.kind].model_fields}
+
+
 def request_to_dict(request: ForecastRequest) -> dict[str, Any]:
     """Return a request in its public field names, every default filled in.
 
@@ -208,8 +291,8 @@ def request_to_dict(request: ForecastRequest) -> dict[str, Any]:
     return {name: data[ENGINE_NAMES.get(name, name)] for name in ForecastIn.model_fields}
 
 
-def check_request(request: ForecastRequest, calibration: Calibration, where: str = "request") -> None:
-    """Check what depends on the calibration (economies, lever economies and timing) before queuing.
+def check_job(spec: JobSpec, calibration: Calibration, where: str = "request") -> None:
+    """Check what the run would refuse (economies, lever timing, an analysis's fields, sizes) before queuing.
 
     Raises
     ------
@@ -217,6 +300,6 @@ def check_request(request: ForecastRequest, calibration: Calibration, where: str
         Naming the field under ``where``.
     """
     try:
-        build_inputs(request, calibration)
+        spec.check(calibration)
     except FieldError as error:
         raise _located(error, where) from None

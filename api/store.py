@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from forecaster import MODEL_VERSION, ForecasterError, ForecastRequest
+from api.jobs import JobSpec
+from forecaster import MODEL_VERSION, ForecasterError
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
@@ -88,9 +89,12 @@ def check_not_emptied(path: Path, results_dir: Path) -> None:
         )
 
 
-def job_id(request: ForecastRequest, calibration_digest: str) -> str:
-    """Content hash of everything that determines a forecast's result (32 hex digits)."""
-    identity = {"request": request.to_dict(), "calibration": calibration_digest, "model": MODEL_VERSION}
+def job_id(spec: JobSpec, calibration_digest: str) -> str:
+    """Content hash of everything that determines a job's result (32 hex digits).
+
+    A forecast's identity is its request's, as before analyses existed, so its id is unchanged.
+    """
+    identity = {"request": spec.to_dict(), "calibration": calibration_digest, "model": MODEL_VERSION}
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -157,7 +161,7 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job,)).fetchone()
         return None if row is None else JobRecord.from_row(row)
 
-    def submit(self, job: str, request: ForecastRequest, capacity: int) -> tuple[JobRecord, bool]:
+    def submit(self, job: str, spec: JobSpec, capacity: int) -> tuple[JobRecord, bool]:
         """Queue a job unless it exists; return its record and whether it was (re)queued.
 
         A job that failed or was cancelled is queued again; a queued, running
@@ -183,7 +187,7 @@ class JobStore:
                 db.execute(
                     "INSERT OR REPLACE INTO jobs (id, request, status, progress, created_at) "
                     "VALUES (?, ?, 'queued', 0, ?)",
-                    (job, request.to_json(), _now()),
+                    (job, spec.to_json(), _now()),
                 )
                 db.execute("COMMIT")
             except BaseException:
@@ -266,6 +270,12 @@ class JobStore:
                        "WHERE status = 'running'")
             rows = db.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at").fetchall()
         return [row["id"] for row in rows]
+
+    def recent(self, limit: int) -> list[JobRecord]:
+        """Return the ``limit`` most recently submitted jobs, newest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT ?", (limit,)).fetchall()
+        return [JobRecord.from_row(row) for row in rows]
 
     def counts(self) -> dict[JobStatus, int]:
         """Count the jobs in each state."""

@@ -32,12 +32,12 @@ import numpy as np
 import xarray as xr
 
 from forecaster.arrays import FloatArray
-from forecaster.calibration import Calibration
+from forecaster.calibration import Calibration, load_calibration
 from forecaster.engine import Executor, ProgressCallback, run_mixes
 from forecaster.errors import RequestError
-from forecaster.plan import MIX_OUTCOMES
+from forecaster.plan import MIX_OUTCOMES, build_inputs
 from forecaster.policy import LEVERS, PolicyMix
-from forecaster.request import ForecastRequest
+from forecaster.request import ForecastRequest, check_per_draw_size
 from forecaster.summaries import mean_and_mcse
 
 #: What can be a player: the four levers and the fragmentation stress.
@@ -92,16 +92,30 @@ def sub_mixes(policy: PolicyMix, players: Sequence[str]) -> list[PolicyMix]:
     return mixes
 
 
-def _check_players(policy: PolicyMix, levers: Sequence[str] | None) -> tuple[str, ...]:
+def check_attribution(
+    request: ForecastRequest, levers: Sequence[str] | None, calibration: Calibration
+) -> tuple[str, ...]:
+    """Check an attribution before any work and return its players.
+
+    Raises
+    ------
+    RequestError
+        If there is nothing to attribute, ``levers`` is invalid, or every
+        sub-mix's draws would not fit in memory; the request's own errors
+        (economies, lever timing) as for a forecast.
+    """
     if levers is None:
-        players = active_players(policy)
+        players = active_players(request.policy)
         if not players:
             raise RequestError("policy", "sets no lever above intensity 0: there is no effect to attribute")
-        return players
-    unknown = sorted(set(levers) - set(PLAYERS))
-    if unknown or len(set(levers)) != len(levers) or not levers:
-        raise RequestError("levers", f"must be distinct names among {list(PLAYERS)}, got {list(levers)!r}")
-    return tuple(levers)
+    else:
+        players = tuple(levers)
+        if not players or set(players) - set(PLAYERS) or len(set(players)) != len(players):
+            allowed = f"must be distinct names among {list(PLAYERS)}"
+            raise RequestError("levers", f"{allowed}, got {list(levers)!r}")
+    check_per_draw_size(request, calibration, 2 ** len(players))
+    build_inputs(request, calibration)
+    return players
 
 
 def attribute(
@@ -143,7 +157,8 @@ def attribute(
         If there is nothing to attribute, ``levers`` is invalid, or every
         sub-mix's draws would not fit in memory.
     """
-    players = _check_players(request.policy, levers)
+    calibration = calibration or load_calibration()
+    players = check_attribution(request, levers, calibration)
     runs = run_mixes(request, sub_mixes(request.policy, players), calibration, executor, on_progress,
                      should_cancel)
     alone = [1 << j for j in range(len(players))]

@@ -13,24 +13,42 @@ from collections.abc import Callable, Sequence
 
 import xarray as xr
 
-from forecaster.calibration import Calibration
+from forecaster.calibration import Calibration, load_calibration
 from forecaster.engine import Executor, ProgressCallback, run_mixes
-from forecaster.errors import RequestError
-from forecaster.plan import MIX_OUTCOMES
+from forecaster.errors import FieldError, RequestError
+from forecaster.plan import MIX_OUTCOMES, build_mix_inputs
 from forecaster.policy import PolicyMix
-from forecaster.request import ForecastRequest
+from forecaster.request import ForecastRequest, check_per_draw_size
 from forecaster.summaries import mean_and_mcse
 
 MIN_POLICIES, MAX_POLICIES = 2, 6
 
 
-def _check_policies(policies: Sequence[PolicyMix]) -> None:
+def check_comparison(
+    request: ForecastRequest, policies: Sequence[PolicyMix], calibration: Calibration
+) -> None:
+    """Check a comparison before any work.
+
+    Raises
+    ------
+    RequestError
+        If there are fewer than 2 or more than 6 policies, two share a name, a
+        policy does not fit the calibration, or the draws of every policy would
+        not fit in memory.
+    """
     if not MIN_POLICIES <= len(policies) <= MAX_POLICIES:
         limits = f"must be {MIN_POLICIES} to {MAX_POLICIES} policies"
         raise RequestError("policies", f"{limits}, got {len(policies)}")
     names = [policy.name for policy in policies]
     if len(set(names)) != len(names):
         raise RequestError("policies", f"must have distinct names (they label the results), got {names!r}")
+    check_per_draw_size(request, calibration, len(policies))
+    for index, policy in enumerate(policies):
+        try:
+            build_mix_inputs(request, [policy], calibration)
+        except FieldError as error:
+            field = error.field.replace("policy", f"policies[{index}]", 1)
+            raise RequestError(field, error.message) from None
 
 
 def compare(
@@ -71,7 +89,8 @@ def compare(
         If there are fewer than 2 or more than 6 policies, two share a name,
         or the draws of every policy would not fit in memory.
     """
-    _check_policies(policies)
+    calibration = calibration or load_calibration()
+    check_comparison(request, policies, calibration)
     runs = run_mixes(request, policies, calibration, executor, on_progress, should_cancel)
     runs = runs.rename(mix="policy")
     names = list(runs.policy.values)

@@ -126,6 +126,25 @@ def sobol_indices(outputs: FloatArray, groups: Sequence[str], seed: int) -> dict
             "total_order": found["ST"], "total_order_conf": found["ST_conf"]}
 
 
+def check_sensitivity(
+    request: ForecastRequest, groups: Sequence[str] | None, calibration: Calibration
+) -> tuple[str, ...]:
+    """Check a sensitivity analysis before any work and return its groups.
+
+    Raises
+    ------
+    RequestError
+        If a group is unknown or repeated, or the design would not fit in
+        memory; the request's own errors as for a forecast.
+    """
+    chosen = tuple(GROUPS if groups is None else groups)
+    if not chosen or set(chosen) - set(GROUPS) or len(set(chosen)) != len(chosen):
+        raise RequestError("groups", f"must be distinct names among {list(GROUPS)}, got {list(chosen)!r}")
+    check_per_draw_size(request, calibration, len(chosen) + 2)
+    build_inputs(request, calibration)
+    return chosen
+
+
 def sensitivity(
     request: ForecastRequest,
     groups: Sequence[str] | None = None,
@@ -160,12 +179,8 @@ def sensitivity(
     RequestError
         If a group is unknown, or the design would not fit in memory.
     """
-    chosen = tuple(GROUPS if groups is None else groups)
-    unknown = [g for g in chosen if g not in GROUPS]
-    if unknown or not chosen or len(set(chosen)) != len(chosen):
-        raise RequestError("groups", f"must be distinct names among {list(GROUPS)}, got {list(chosen)!r}")
     calibration = calibration or load_calibration()
-    check_per_draw_size(request, calibration, len(chosen) + 2)
+    chosen = check_sensitivity(request, groups, calibration)
     inputs = DesignInputs(build_inputs(request, calibration), chosen)
     blocks = plan_blocks(request.n_draws, request.seed, request.block_size)
     results: list[DesignResult] = []

@@ -83,11 +83,13 @@ def wait_for(condition: Any, timeout: float, interval: float = 0.05) -> Any:
     raise AssertionError(f"not done within {timeout} s")
 
 
-def finished(client: httpx.Client, job: str, timeout: float = 120) -> dict[str, Any]:
-    """Poll a job until it is in a terminal state; return its record."""
+def finished(
+    client: httpx.Client, job: str, timeout: float = 120, collection: str = "forecasts"
+) -> dict[str, Any]:
+    """Poll a job of ``collection`` until it is in a terminal state; return its record."""
 
     def terminal() -> dict[str, Any] | None:
-        record: dict[str, Any] = client.get(f"/v1/forecasts/{job}").json()
+        record: dict[str, Any] = client.get(f"/v1/{collection}/{job}").json()
         return record if record["status"] in TERMINAL else None
 
     result: dict[str, Any] = wait_for(terminal, timeout)

@@ -99,3 +99,81 @@ def test_works_with_api_keys(page: tuple[Page, str]) -> None:
     tab.click("#submit")
     expect(tab.locator("#status")).to_contain_text("succeeded", timeout=60_000)
     tab.wait_for_function("document.getElementById('fanchart').naturalWidth > 0", timeout=30_000)
+
+
+def _small_run(tab: Page, economies: tuple[str, ...] = ("CHN", "USA")) -> None:
+    for box in tab.locator("input[name=economies]").all():
+        if box.get_attribute("value") not in economies:
+            box.uncheck()
+    tab.fill("#draws", "200")
+    tab.fill("#horizon_years", "5")
+
+
+def test_custom_mode_starts_from_the_preset_and_sends_enacting_and_partners(page: tuple[Page, str]) -> None:
+    tab, url = page
+    tab.goto(url)
+    expect(tab.locator("#preset option")).to_have_count(7)
+    tab.select_option("#preset", "digital")
+    tab.check("#custom")
+    expect(tab.locator("#digital-value")).to_have_text("1.00")  # the preset's levers, not 0.50
+    expect(tab.locator("#software-value")).to_have_text("0.00")
+    expect(tab.locator("#digital-enacting")).to_have_value("CHN")
+    tab.fill("#digital-partners", "usa, EU")
+    _small_run(tab, ("CHN", "USA", "EU"))
+    tab.click("#submit")
+    expect(tab.locator("#status")).to_contain_text("succeeded", timeout=60_000)
+    job = tab.evaluate("fetch('/v1/forecasts/' + location.hash.split('/')[1]).then((r) => r.json())")
+    digital = job["request"]["policy"]["digital"]
+    assert digital["enacting"] == ["CHN"] and digital["partners"] == ["USA", "EU"]
+    assert job["request"]["policy"]["software"]["intensity"] == 0.0
+
+
+def test_compare_policies_side_by_side(page: tuple[Page, str]) -> None:
+    tab, url = page
+    tab.goto(url)
+    expect(tab.locator("#preset option")).to_have_count(7)
+    tab.select_option("#analysis", "comparisons")
+    expect(tab.locator("#compare-set")).to_be_visible()
+    tab.check("input[name=compare][value=digital]")  # with baseline and high-level-opening, ticked
+    _small_run(tab)
+    tab.click("#submit")
+    expect(tab.locator("#analysis-results")).to_be_visible(timeout=60_000)
+    expect(tab.locator("#analysis-table tbody tr")).to_have_count(3)
+    expect(tab.locator("#analysis-table thead")).to_contain_text("P(ranks first)")
+    expect(tab.locator("#analysis-chart")).to_be_hidden()
+    tab.select_option("#analysis-economy", "USA")
+    expect(tab.locator("#analysis-table tbody tr").first).to_contain_text("baseline")
+
+
+def test_attribution_bars_a_tornado_and_a_shared_link_that_reopens_them(
+    page: tuple[Page, str], browser: Browser
+) -> None:
+    tab, url = page
+    tab.goto(url)
+    expect(tab.locator("#preset option")).to_have_count(7)
+    tab.select_option("#analysis", "attributions")
+    _small_run(tab)
+    tab.click("#submit")
+    expect(tab.locator("#analysis-results")).to_be_visible(timeout=60_000)
+    rows = tab.locator("#analysis-table tbody tr")
+    expect(rows).to_have_count(6)  # four levers, the interaction, the total
+    expect(rows.nth(1)).to_contain_text("software")
+    expect(tab.locator("#analysis-table .bar")).to_have_count(6)
+    tab.wait_for_function("document.getElementById('analysis-chart').naturalWidth > 0", timeout=30_000)
+    shared, table = tab.url, tab.locator("#analysis-table").text_content() or ""
+    assert "#attributions/" in shared
+    expect(tab.locator("#history-list li").first).to_contain_text("attribution")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "explorer-attribution.png"), full_page=True)
+    other = browser.new_page()
+    try:
+        other.goto(shared)  # a colleague opens the link
+        expect(other.locator("#analysis-results")).to_be_visible(timeout=60_000)
+        expect(other.locator("#analysis-table")).to_have_text(table)
+    finally:
+        other.close()
+    tab.select_option("#analysis", "sensitivities")
+    tab.click("#submit")
+    expect(tab.locator("#job-title")).to_have_text("Sensitivity")
+    expect(tab.locator("#analysis-table tbody tr")).to_have_count(7, timeout=60_000)  # seven groups
+    expect(tab.locator("#analysis-heading")).to_contain_text("policy effect")

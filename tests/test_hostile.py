@@ -21,6 +21,7 @@ from live_server import finished, free_port, running, wait_for
 from api import results
 from api.batch import MAX_FILE_BYTES
 from api.cli import main
+from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.runner import JobRunner
 from api.settings import Settings
@@ -222,7 +223,7 @@ def test_a_store_that_cannot_record_a_finish_does_not_stop_the_runner(
     first = ForecastRequest(policy=PRESETS["digital"], n_draws=50, horizon_years=3, economies=("CHN", "USA"))
     second = dataclasses.replace(first, seed=1)
     real_finish = store.finish
-    refused = job_id(first, calibration.digest)
+    refused = job_id(JobSpec("forecast", first), calibration.digest)
 
     def finish(
         job: str, status: JobStatus, error: str | None = None, files: dict[str, str] | None = None
@@ -234,8 +235,8 @@ def test_a_store_that_cannot_record_a_finish_does_not_stop_the_runner(
     store.finish = finish  # type: ignore[method-assign]
     runner.start()
     try:
-        runner.submit(first)
-        record, _ = runner.submit(second)
+        runner.submit(JobSpec("forecast", first))
+        record, _ = runner.submit(JobSpec("forecast", second))
         wait_for(lambda: store.get(record.id).status == "succeeded", timeout=60)  # type: ignore[union-attr]
         assert store.get(refused).status == "running"  # type: ignore[union-attr]  # rerun at restart
         assert store.recover() == [refused]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from live_server import wait_for
 
+from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.runner import JobRunner
 from api.settings import Settings
@@ -20,6 +21,7 @@ from forecaster.plan import Block
 
 REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=300, horizon_years=3, block_size=100,
                           economies=("CHN", "USA"))
+SPEC = JobSpec("forecast", REQUEST)
 
 
 class SteeredExecutor:
@@ -70,10 +72,10 @@ def test_a_cancelled_run_stops_even_if_the_job_is_submitted_again(
     steered: tuple[JobRunner, SteeredExecutor, JobStore],
 ) -> None:
     runner, executor, store = steered
-    job = runner.submit(REQUEST)[0].id
+    job = runner.submit(SPEC)[0].id
     assert executor.at_gate.wait(30)  # the first run has started
     runner.cancel(job)
-    assert runner.submit(REQUEST)[1] is True  # queued again while the first run is still going
+    assert runner.submit(SPEC)[1] is True  # queued again while the first run is still going
     executor.gate.set()
     wait_for(lambda: _status(store, job) == "succeeded", timeout=60)
     assert executor.outcomes == ["cancelled", "ran to the end"]  # the second run alone finished
@@ -83,7 +85,7 @@ def test_a_cancel_after_the_last_block_keeps_no_results(
     steered: tuple[JobRunner, SteeredExecutor, JobStore], tmp_path: Path,
 ) -> None:
     runner, executor, store = steered
-    job = runner.submit(REQUEST)[0].id
+    job = runner.submit(SPEC)[0].id
 
     def cancel_once() -> None:  # too late to stop the run: it goes on to write its files
         executor.after_last = lambda: None
@@ -91,7 +93,7 @@ def test_a_cancel_after_the_last_block_keeps_no_results(
 
     executor.after_last = cancel_once
     executor.gate.set()
-    later = runner.submit(dataclasses.replace(REQUEST, seed=1))[0].id
+    later = runner.submit(JobSpec("forecast", dataclasses.replace(REQUEST, seed=1)))[0].id
     wait_for(lambda: _status(store, later) == "succeeded", timeout=60)  # so the first run has ended
     assert executor.outcomes == ["ran to the end", "ran to the end"]
     assert _status(store, job) == "cancelled"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.runner import JobRunner
 from api.settings import Settings
@@ -15,6 +16,7 @@ from api.store import JobStateError, JobStore, StoreFullError, job_id
 from forecaster import PRESETS, Calibration, ForecastRequest, SerialExecutor
 
 REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5)
+SPEC = JobSpec("forecast", REQUEST)
 
 
 @pytest.fixture
@@ -24,27 +26,27 @@ def store(tmp_path: Path) -> JobStore:
 
 def test_ids_hash_everything_that_determines_the_result() -> None:
     same = ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5)
-    assert job_id(REQUEST, "abc") == job_id(same, "abc")
-    assert job_id(REQUEST, "abc") != job_id(REQUEST, "abd")  # another calibration
+    assert job_id(SPEC, "abc") == job_id(JobSpec("forecast", same), "abc")
+    assert job_id(SPEC, "abc") != job_id(SPEC, "abd")  # another calibration
     for other in (ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5, seed=1),
                   ForecastRequest(policy=PRESETS["software"], n_draws=100, horizon_years=5),
                   ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5, quantiles=(0.1,))):
-        assert job_id(other, "abc") != job_id(REQUEST, "abc")
+        assert job_id(JobSpec("forecast", other), "abc") != job_id(SPEC, "abc")
 
 
 def test_capacity_counts_queued_and_running_jobs(store: JobStore) -> None:
-    store.submit("a", REQUEST, capacity=2)
-    store.submit("b", REQUEST, capacity=2)
-    assert store.submit("a", REQUEST, capacity=2)[1] is False  # existing job: no slot needed
+    store.submit("a", SPEC, capacity=2)
+    store.submit("b", SPEC, capacity=2)
+    assert store.submit("a", SPEC, capacity=2)[1] is False  # existing job: no slot needed
     with pytest.raises(StoreFullError):
-        store.submit("c", REQUEST, capacity=2)
+        store.submit("c", SPEC, capacity=2)
     assert store.start("a")
     store.finish("a", "succeeded")
-    assert store.submit("c", REQUEST, capacity=2)[1] is True  # a finished job frees its slot
+    assert store.submit("c", SPEC, capacity=2)[1] is True  # a finished job frees its slot
 
 
 def test_cancel_stands_against_a_late_finish(store: JobStore) -> None:
-    store.submit("a", REQUEST, capacity=5)
+    store.submit("a", SPEC, capacity=5)
     assert store.start("a")
     assert store.cancel("a").status == "cancelled"
     assert store.finish("a", "succeeded") is False  # the worker finished just after the cancel
@@ -53,13 +55,13 @@ def test_cancel_stands_against_a_late_finish(store: JobStore) -> None:
         store.cancel("a")
     with pytest.raises(KeyError):
         store.cancel("missing")
-    record, queued = store.submit("a", REQUEST, capacity=5)  # resubmitting queues it again
+    record, queued = store.submit("a", SPEC, capacity=5)  # resubmitting queues it again
     assert queued and record.status == "queued"
 
 
 def test_recover_requeues_running_jobs_oldest_first(store: JobStore) -> None:
     for name in ("first", "second", "third"):
-        store.submit(name, REQUEST, capacity=5)
+        store.submit(name, SPEC, capacity=5)
     store.start("first")
     store.set_progress("first", 0.4)
     store.start("third")
@@ -71,7 +73,7 @@ def test_recover_requeues_running_jobs_oldest_first(store: JobStore) -> None:
 
 def test_expire_deletes_only_old_finished_jobs(store: JobStore) -> None:
     for name in ("old", "recent", "active"):
-        store.submit(name, REQUEST, capacity=5)
+        store.submit(name, SPEC, capacity=5)
     for name in ("old", "recent"):
         store.start(name)
         store.finish(name, "succeeded")
@@ -87,7 +89,7 @@ def test_retention_deletes_old_jobs_with_their_files(tmp_path: Path, calibration
     store = JobStore(tmp_path / "jobs.sqlite3")
     runner = JobRunner(store, settings, calibration, SerialExecutor(), Metrics())
     for name in ("old", "recent"):
-        store.submit(name, REQUEST, capacity=5)
+        store.submit(name, SPEC, capacity=5)
         store.start(name)
         store.finish(name, "succeeded")
         (settings.results_dir / name).mkdir(parents=True)
