@@ -1,4 +1,4 @@
-"""Batch forecast jobs: many scenarios from one YAML or JSON file.
+"""Batch jobs: many forecasts and analyses from one YAML or JSON file.
 
 File format::
 
@@ -12,14 +12,20 @@ File format::
       - name: asean-digital
         policy: {digital: {intensity: 0.8, enacting: [ASEAN]}}
         economies: [CHN, USA, EU, ASEAN]
+      - name: opening-levers
+        analysis: attribution       # or comparison, sensitivity (docs/analysis.md)
+        policy: high-level-opening
+        draws: 1000
 
-The whole file is validated before anything runs. Each scenario writes
-``NAME.nc`` (every draw; for runs too large to keep every draw, above
-``forecaster.EXACT_MAX_CELLS``, the summary, whose ``summary_method``
-attribute says so) and ``NAME.done.json`` (request, calibration hash, model
-version, SHA-256 of the netCDF, headline rows); ``summary.csv`` collects the headline
-rows of all scenarios. A rerun skips scenarios whose outputs verify against
-their manifest and redoes the rest.
+A scenario is a forecast unless ``analysis`` names one; its other fields are those of the
+HTTP body of its kind (``levers``, ``policies``, ``groups``), and a default it does not take
+(``quantiles`` for an attribution, say) is left out for it. The whole file is validated before
+anything runs. Each scenario writes ``NAME.nc`` (a forecast's every draw, or for runs too
+large to keep every draw, above ``forecaster.EXACT_MAX_CELLS``, the summary, whose
+``summary_method`` attribute says so; an analysis's result) and ``NAME.done.json`` (request,
+calibration hash, model version, SHA-256 of the netCDF, a forecast's headline rows);
+``summary.csv`` collects the headline rows of all forecasts. A rerun skips scenarios whose
+outputs verify against their manifest and redoes the rest.
 """
 
 from __future__ import annotations
@@ -38,15 +44,14 @@ import yaml
 
 from api.jobs import JobSpec
 from api.results import sha256_of
-from api.schema import check_job, parse_request
+from api.schema import BODIES, check_job, parse_job
 from forecaster import (
     MODEL_VERSION,
     Calibration,
     Executor,
+    Forecast,
     ForecasterError,
-    ForecastRequest,
     RequestError,
-    forecast,
     headline_table,
     write_netcdf,
 )
@@ -86,10 +91,10 @@ class BatchFileError(ForecasterError):
 
 @dataclass(frozen=True)
 class Scenario:
-    """One named scenario of a batch file."""
+    """One named scenario of a batch file: a forecast or an analysis."""
 
     name: str
-    request: ForecastRequest
+    spec: JobSpec
 
 
 def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
@@ -118,7 +123,7 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
     if not isinstance(scenarios, list) or not 1 <= len(scenarios) <= MAX_SCENARIOS:
         raise BatchFileError(path, [f"scenarios: must be a list of 1 to {MAX_SCENARIOS} scenarios"])
     try:  # a wrong default is reported once, at its place, not under every scenario it reaches
-        parse_request(defaults, where="defaults")
+        parse_job(defaults, "forecast", where="defaults")
     except RequestError as error:
         raise BatchFileError(path, [str(error)]) from None
     problems: list[str] = []
@@ -134,18 +139,20 @@ def load_batch(path: Path, calibration: Calibration) -> list[Scenario]:
             problems.append(f"{label}.name: used by an earlier scenario")
             continue
         seen.add(name)
-        fields = {key: value for key, value in entry.items() if key != "name"}
+        kind = entry.get("analysis", "forecast")
+        if kind not in BODIES:
+            allowed = f"must be one of {sorted(BODIES)}"
+            problems.append(f"{label}.analysis: {allowed}, got {bounded(repr(kind), 60)}")
+            continue
+        fields = {key: value for key, value in entry.items() if key not in ("name", "analysis")}
+        taken = {key: value for key, value in defaults.items() if key in BODIES[kind].model_fields}
         try:
-            request = parse_request({**defaults, **fields}, where=label)
+            spec = parse_job({**taken, **fields}, kind, where=label)
+            check_job(spec, calibration, where=label)  # economies, lever timing, the analysis's fields
         except RequestError as error:
             problems.append(str(error))
             continue
-        try:
-            check_job(JobSpec("forecast", request), calibration, where=label)  # economies, lever timing
-        except RequestError as error:
-            problems.append(str(error))
-            continue
-        loaded.append(Scenario(name, request))
+        loaded.append(Scenario(name, spec))
     if problems:
         raise BatchFileError(path, problems)
     return loaded
@@ -164,7 +171,7 @@ def finished(out: Path, scenario: Scenario, calibration: Calibration) -> dict[st
     try:
         manifest = json.loads(_manifest(out, scenario).read_text())
         ok = (
-            manifest["request"] == scenario.request.to_json()
+            manifest["request"] == scenario.spec.to_json()
             and manifest["calibration_sha256"] == calibration.digest
             and manifest["model_version"] == MODEL_VERSION
             and manifest["netcdf_sha256"] == sha256_of(out / f"{scenario.name}.nc")
@@ -218,21 +225,29 @@ def _run_one(
     executor: Executor,
     on_progress: Callable[[str, int, int], None] | None,
 ) -> dict[str, Any]:
-    progress = None if on_progress is None else (lambda d, t: on_progress(scenario.name, d, t))
-    result = forecast(scenario.request, calibration, executor=executor, on_progress=progress)
+    def progress(done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(scenario.name, done, total)
+
+    result = scenario.spec.run(calibration, executor, progress, should_cancel=lambda: False)
+    if isinstance(result, Forecast):
+        written = result.summary if result.draws is None else result.draws
+        headline = headline_table(result.summary)
+    else:
+        written, headline = result, []
     partial = out / f".{scenario.name}.nc.partial"
     final = out / f"{scenario.name}.nc"
     try:
-        write_netcdf(result.summary if result.draws is None else result.draws, partial)
+        write_netcdf(written, partial)
         partial.replace(final)  # atomic: a netCDF under its final name is always complete
     finally:
         partial.unlink(missing_ok=True)
     manifest = {
-        "request": scenario.request.to_json(),
+        "request": scenario.spec.to_json(),
         "calibration_sha256": calibration.digest,
         "model_version": MODEL_VERSION,
         "netcdf_sha256": sha256_of(final),
-        "headline": headline_table(result.summary),
+        "headline": headline,
     }
     _manifest(out, scenario).write_text(json.dumps(manifest, indent=1))
     return manifest

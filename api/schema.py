@@ -217,8 +217,8 @@ def to_request(body: RunIn, where: str = "request") -> ForecastRequest:
         raise _located(error, where) from None
 
 
-def parse_request(data: Any, where: str = "request") -> ForecastRequest:
-    """Validate plain data (a batch scenario, a JSON file) into a :class:`ForecastRequest`.
+def parse_job(data: Any, kind: str = "forecast", where: str = "request") -> JobSpec:
+    """Validate plain data (a batch scenario) into a job of ``kind``, by the body model of that kind.
 
     Raises
     ------
@@ -226,10 +226,21 @@ def parse_request(data: Any, where: str = "request") -> ForecastRequest:
         Naming the field (``where.field``) and the limit.
     """
     try:
-        body = ForecastIn.model_validate(data)
+        body = BODIES[kind].model_validate(data)
     except ValidationError as error:
         raise _invalid(error, where) from None
-    return to_request(body, where)
+    return to_job(body, where)
+
+
+def parse_request(data: Any, where: str = "request") -> ForecastRequest:
+    """Validate plain data (command-line options, a JSON file) into a forecast's request.
+
+    Raises
+    ------
+    RequestError
+        Naming the field (``where.field``) and the limit.
+    """
+    return parse_job(data, "forecast", where).request
 
 
 def parse_policy(data: Any, where: str = "policy") -> PolicyMix:

@@ -1,4 +1,4 @@
-"""Batch forecast jobs: whole-file validation, outputs, verified resume, exit codes."""
+"""Batch jobs (forecasts and analyses): whole-file validation, outputs, verified resume, exit codes."""
 
 from __future__ import annotations
 
@@ -129,3 +129,63 @@ def test_outputs_of_another_model_version_are_redone(
     assert main(["batch", str(path), "--out", str(out)]) == 0
     assert (out / "opening.nc").stat().st_mtime_ns != stamp
     assert json.loads(manifest.read_text())["model_version"] == MODEL_VERSION
+
+
+ANALYSES = """
+defaults: {draws: 150, horizon_years: 4, seed: 3, economies: [CHN, USA], thresholds: [0.01]}
+scenarios:
+  - name: levers
+    analysis: attribution
+    policy: high-level-opening
+  - name: versus
+    analysis: comparison
+    policies: [baseline, digital, {name: mine, software: {intensity: 0.5}}]
+  - name: drivers
+    analysis: sensitivity
+    policy: digital
+    groups: [beta, macro]
+  - name: plain
+    policy: digital
+"""
+
+
+def test_a_batch_runs_analyses_beside_forecasts_and_resumes_them(
+    tmp_path: Path, calibration: Calibration, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, ANALYSES)
+    scenarios = load_batch(path, calibration)
+    assert [s.spec.kind for s in scenarios] == ["attribution", "comparison", "sensitivity", "forecast"]
+    out = tmp_path / "out"
+    assert main(["batch", str(path), "--out", str(out)]) == 0
+    with xr.open_dataset(out / "levers.nc", engine="scipy") as levers:
+        assert list(levers.lever.values) == ["hardware", "software", "digital", "industrial"]
+    with xr.open_dataset(out / "versus.nc", engine="scipy") as versus:
+        assert list(versus.policy.values) == ["baseline", "digital", "mine"]
+    with xr.open_dataset(out / "drivers.nc", engine="scipy") as drivers:
+        assert list(drivers.group.values) == ["beta", "macro"]
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary.scenario) == {"plain"}  # headline rows are a forecast's
+    manifest = json.loads((out / "versus.done.json").read_text())
+    assert json.loads(manifest["request"])["kind"] == "comparison"
+    capsys.readouterr()
+    assert main(["batch", str(path), "--out", str(out)]) == 0
+    assert capsys.readouterr().err.count("outputs verified, not run again") == 4
+
+
+@pytest.mark.parametrize(
+    ("scenario", "words"),
+    [
+        ("{name: a, analysis: forecasting}", "scenarios[0] (a).analysis: must be one of ['attribution'"),
+        ("{name: a, analysis: comparison, policies: [digital]}", "scenarios[0] (a).policies: must be 2 to 6"),
+        ("{name: a, analysis: attribution, policy: baseline}", "scenarios[0] (a).policy: sets no lever"),
+        ("{name: a, analysis: sensitivity, groups: [rain]}", "scenarios[0] (a).groups: must be distinct"),
+        ("{name: a, analysis: attribution, quantiles: [0.5]}", "scenarios[0] (a).quantiles: unknown field"),
+    ],
+)
+def test_a_bad_analysis_in_a_batch_is_named_and_nothing_runs(
+    scenario: str, words: str, tmp_path: Path, calibration: Calibration
+) -> None:
+    path = _write(tmp_path, f"scenarios:\n  - {scenario}\n")
+    with pytest.raises(BatchFileError) as error:
+        load_batch(path, calibration)
+    assert any(problem.startswith(words) for problem in error.value.problems), error.value.problems
