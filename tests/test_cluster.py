@@ -14,9 +14,19 @@ import xarray as xr
 
 from api.cli import main
 from cluster import RayExecutor, readiness
-from forecaster import PRESETS, Calibration, CancelledError, ForecastRequest, run_forecast
+from forecaster import (
+    PRESETS,
+    Calibration,
+    CancelledError,
+    ForecastRequest,
+    SerialExecutor,
+    attribute,
+    compare,
+    run_forecast,
+)
 from forecaster.engine import run_tasks
 from forecaster.plan import MIN_TASK_CELLS, TAPER_GROUPS, Block, build_inputs, group_blocks, plan_blocks
+from forecaster.sensitivity import sensitivity
 
 REQUEST = ForecastRequest(
     policy=PRESETS["high-level-opening"], horizon_years=10, n_draws=1_200, seed=5, block_size=100
@@ -117,3 +127,13 @@ def test_cli_runs_on_ray(ray_cluster: None, tmp_path: Path, capsys: pytest.Captu
     assert main([*args, "--executor", "serial", "--out", str(tmp_path / "serial")]) == 0
     serial = capsys.readouterr().out
     assert on_ray.splitlines()[:14] == serial.splitlines()[:14]  # identical tables
+
+
+def test_analyses_on_ray_equal_serial_bit_for_bit(ray_cluster: None, calibration: Calibration) -> None:
+    request = ForecastRequest(policy=PRESETS["high-level-opening"], economies=("CHN", "USA"), horizon_years=4,
+                              n_draws=400, seed=2, block_size=100)
+    policies = [PRESETS["baseline"], PRESETS["digital"], PRESETS["software"]]
+    for run in (lambda executor: attribute(request, None, calibration, executor),
+                lambda executor: compare(request, policies, calibration, executor),
+                lambda executor: sensitivity(request, ("beta", "macro"), calibration, executor)):
+        xr.testing.assert_identical(run(SerialExecutor()), run(RayExecutor(max_in_flight=2)))
