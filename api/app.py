@@ -2,9 +2,10 @@
 
 The routes are in :mod:`api.routes`, by resource; this module assembles them.
 The lifespan connects to Ray through :mod:`cluster` (an embedded local Ray
-unless ``FORECASTER_RAY_ADDRESS`` names a cluster), opens the SQLite job store
-in the data directory, and starts the job runner, which first requeues any job
-a previous process left unfinished; at shutdown it stops the runner (a running
+unless ``FORECASTER_RAY_ADDRESS`` names a cluster), opens the job store (SQLite in
+the data directory, or the PostgreSQL database of ``FORECASTER_DATABASE_URL``),
+and starts the job runner, which first requeues any job a previous process left
+unfinished; at shutdown it stops the runner (a running
 job goes back to the queue) and leaves the Ray it connected. The factory only
 reads the calibration: it neither connects to Ray nor writes to the disk.
 """
@@ -59,8 +60,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     using_ray = settings.executor == "ray"
     # Undone in reverse order at shutdown, and as far as it got if start-up fails.
     with ExitStack() as undo:
-        check_not_emptied(settings.data_dir / "jobs.sqlite3", settings.results_dir)
-        store = JobStore(settings.data_dir / "jobs.sqlite3")
+        location = settings.store_location
+        if isinstance(location, Path):
+            check_not_emptied(location, settings.results_dir)
+        store = JobStore(location)
+        undo.callback(store.close)
         undo.callback(metrics.registry.unregister, metrics.watch(store, _ray_cpus if using_ray else None))
         executor: Executor = SerialExecutor()
         owned = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from cluster import RayEnvironment
@@ -24,7 +24,12 @@ class Settings(RayEnvironment):
     ``horizon_years`` at most 100).
     """
 
-    data_dir: Path = Field(Path("data/service"), description="SQLite job store and result files")
+    data_dir: Path = Field(Path("data/service"), description="result files, and the SQLite job store "
+                           "unless database_url names a database")
+    database_url: SecretStr | None = Field(
+        None, description="postgresql://USER:PASSWORD@HOST:PORT/DB for a job store that replicas share "
+        "(docs/deploy.md); unset: SQLite in data_dir",
+    )
     calibration: Path | None = Field(None, description="calibration JSON (default: the shipped one)")
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="comma-separated API keys; empty turns authentication off"
@@ -48,6 +53,13 @@ class Settings(RayEnvironment):
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
         return value
+
+    @property
+    def store_location(self) -> Path | str:
+        """Where the job store is: the database URL, or the SQLite file in the data directory."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.data_dir / "jobs.sqlite3"
 
     @property
     def results_dir(self) -> Path:

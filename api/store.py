@@ -1,9 +1,24 @@
-"""The job store: one SQLite table of job records in the data directory.
+"""The job store: one table of job records, in SQLite (the embedded default) or PostgreSQL.
 
 A job's id is a hash of what determines its result (the request with its seed,
 the calibration and the model version), so the same request is one job. Every
-state change is a single SQL statement or an ``IMMEDIATE`` transaction, so
+state change is a single SQL statement or an exclusive transaction, so
 concurrent requests cannot both take the last free slot.
+
+``FORECASTER_DATABASE_URL=postgresql://...`` selects PostgreSQL (psycopg 3,
+through a small connection pool), for deployments whose replicas share one
+store; unset, the store is a SQLite file in the data directory (write-ahead
+log). Both backends run the same SQL (``?`` placeholders become ``%s`` for
+psycopg); what differs is how a connection is opened, how the write lock of a
+transaction is taken, and where the schema version is kept.
+
+**Migrations** are plain SQL, versioned by their position in :data:`MIGRATIONS`
+and applied in order at start-up, inside one transaction that records the new
+version (SQLite's ``user_version``; PostgreSQL's ``schema_version`` table,
+under an advisory lock, so replicas starting together migrate once). One table
+and a change or two a year do not call for Alembic, which would bring
+SQLAlchemy and a second description of the schema; a migration is added by
+appending its SQL, portable to both backends.
 """
 
 from __future__ import annotations
@@ -11,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from api.jobs import JobSpec
 from forecaster import MODEL_VERSION, ForecasterError
@@ -26,20 +42,16 @@ ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
 FINISHED: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
 STATES: tuple[JobStatus, ...] = ACTIVE + FINISHED
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    request TEXT NOT NULL,
-    status TEXT NOT NULL,
-    progress REAL NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    error TEXT,
-    files TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
-"""
+#: The schema, one migration after another (each a list of statements valid in both backends).
+#: Timestamps are ISO 8601 text in UTC, which sorts in time order.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, request TEXT NOT NULL, status TEXT NOT NULL, "
+        "progress DOUBLE PRECISION NOT NULL DEFAULT 0, created_at TEXT NOT NULL, started_at TEXT, "
+        "finished_at TEXT, error TEXT, files TEXT)",
+        "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at)",
+    ),
+)
 
 
 #: Longest wait for another writer's lock: a request answers 503 after it rather than hang.
@@ -119,41 +131,164 @@ class JobRecord:
     files: dict[str, str] | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+    def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
         """Build a record from a ``jobs`` row."""
         files = json.loads(row["files"]) if row["files"] else None
         return cls(**{**dict(row), "request": json.loads(row["request"]), "files": files})
 
 
-class JobStore:
-    """Job records in ``path`` (SQLite, write-ahead log); safe to share between threads."""
+class SQLiteBackend:
+    """A SQLite file (write-ahead log): a connection per call, the write lock by ``BEGIN IMMEDIATE``."""
+
+    placeholder = "?"
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            # Stores made before result checksums were recorded get the column (their jobs' files
-            # are served unverified).
-            if "files" not in {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}:
-                db.execute("ALTER TABLE jobs ADD COLUMN files TEXT")
+        self.name = str(path)
 
     @contextmanager
-    def _connect(self, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[sqlite3.Connection]:
+    def connect(self, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[Any]:
+        """Open a connection (autocommit: transactions are explicit); map its errors to the store's."""
         # A connection per call: sqlite3 connections must not cross threads, and opening
         # one costs tens of microseconds. isolation_level=None: we issue BEGIN ourselves.
         try:
             db = sqlite3.connect(self.path, timeout=lock_wait, isolation_level=None)
         except sqlite3.OperationalError as error:
-            raise StoreUnavailableError(f"job store {self.path}: {error}") from error
+            raise StoreUnavailableError(f"job store {self.name}: {error}") from error
         db.row_factory = sqlite3.Row
         try:
             yield db
         except sqlite3.OperationalError as error:  # locked, disk full, read-only, I/O error
-            raise StoreUnavailableError(f"job store {self.path}: {error}") from error
+            raise StoreUnavailableError(f"job store {self.name}: {error}") from error
         finally:
             db.close()
+
+    @contextmanager
+    def exclusive(self, db: Any) -> Iterator[None]:
+        """Run a transaction holding the database's write lock."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def migrate(self) -> None:
+        """Apply the migrations this file has not had, recording the version in ``user_version``."""
+        with self.connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            with self.exclusive(db):
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in statements:
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {number}")
+                # Stores made before result checksums were recorded (and before versions) get the
+                # column; their jobs' files are served unverified.
+                if "files" not in {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}:
+                    db.execute("ALTER TABLE jobs ADD COLUMN files TEXT")
+
+    def close(self) -> None:
+        """Nothing to close: connections are per call."""
+
+
+class PostgresBackend:
+    """A PostgreSQL database through a connection pool; the write lock by ``LOCK TABLE``."""
+
+    placeholder = "%s"
+    #: Key of the advisory lock that serialises migrations across replicas.
+    MIGRATION_LOCK = 7_203_412
+
+    def __init__(self, url: str, lock_wait: float = LOCK_WAIT_SECONDS, max_connections: int = 8) -> None:
+        import psycopg  # only a deployment with a database needs it
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool, PoolTimeout
+
+        self._errors: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
+        parsed = urlsplit(url)
+        self.name = f"postgresql://{parsed.hostname or 'localhost'}{parsed.path}"  # no credentials
+        options = f"-c lock_timeout={round(lock_wait * 1000)} -c statement_timeout=30000"
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=max_connections, open=False, timeout=lock_wait + 5,
+            kwargs={"autocommit": True, "row_factory": dict_row, "options": options, "connect_timeout": 5},
+        )
+        try:
+            self.pool.open(wait=True, timeout=10)
+        except self._errors as error:
+            raise StoreUnavailableError(f"job store {self.name}: {error}") from error
+
+    @contextmanager
+    def connect(self, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[Any]:
+        """Borrow a pooled connection (autocommit); map its errors to the store's."""
+        try:
+            with self.pool.connection() as db:
+                yield db
+        except self._errors as error:  # unreachable, lock timeout, read-only standby
+            raise StoreUnavailableError(f"job store {self.name}: {error}") from error
+
+    @contextmanager
+    def exclusive(self, db: Any) -> Iterator[None]:
+        """Run a transaction holding the jobs table's write lock (readers are not blocked)."""
+        with db.transaction():
+            db.execute("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
+            yield
+
+    def migrate(self) -> None:
+        """Apply the migrations the database has not had, one replica at a time."""
+        with self.connect() as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (self.MIGRATION_LOCK,))
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            version = db.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()["v"]
+            for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in statements:
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self.pool.close()
+
+
+Backend = SQLiteBackend | PostgresBackend
+
+
+class _Connection:
+    """A backend's connection that takes the store's SQL, written with ``?`` placeholders."""
+
+    def __init__(self, db: Any, placeholder: str) -> None:
+        self.db, self.placeholder = db, placeholder
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.db.execute(sql.replace("?", self.placeholder), params)
+
+
+class JobStore:
+    """Job records in a SQLite file or a PostgreSQL database; safe to share between threads.
+
+    Parameters
+    ----------
+    where : Path or str
+        A SQLite file, or a ``postgresql://`` URL.
+    """
+
+    def __init__(self, where: Path | str) -> None:
+        if isinstance(where, str) and where.startswith(("postgresql://", "postgres://")):
+            self.backend: Backend = PostgresBackend(where)
+        else:
+            self.backend = SQLiteBackend(Path(where))
+        self.name = self.backend.name
+        self.backend.migrate()
+
+    def close(self) -> None:
+        """Release the store's connections (a PostgreSQL pool)."""
+        self.backend.close()
+
+    @contextmanager
+    def _connect(self, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[_Connection]:
+        with self.backend.connect(lock_wait) as db:
+            yield _Connection(db, self.backend.placeholder)
 
     def get(self, job: str) -> JobRecord | None:
         """Return the job's record, or None if there is none."""
@@ -172,27 +307,22 @@ class JobStore:
         StoreFullError
             If ``capacity`` jobs are already queued or running.
         """
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")  # take the write lock before counting
-            try:
-                row = db.execute("SELECT * FROM jobs WHERE id = ?", (job,)).fetchone()
-                if row is not None and row["status"] not in ("failed", "cancelled"):
-                    db.execute("COMMIT")
-                    return JobRecord.from_row(row), False
-                active = db.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
-                ).fetchone()[0]
-                if active >= capacity:
-                    raise StoreFullError(f"queued and running jobs are at the limit of {capacity}")
-                db.execute(
-                    "INSERT OR REPLACE INTO jobs (id, request, status, progress, created_at) "
-                    "VALUES (?, ?, 'queued', 0, ?)",
-                    (job, spec.to_json(), _now()),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._connect() as db, self.backend.exclusive(db.db):  # the write lock, before counting
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job,)).fetchone()
+            if row is not None and row["status"] not in ("failed", "cancelled"):
+                return JobRecord.from_row(row), False
+            active = db.execute(
+                "SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchone()["n"]
+            if active >= capacity:
+                raise StoreFullError(f"queued and running jobs are at the limit of {capacity}")
+            db.execute(
+                "INSERT INTO jobs (id, request, status, progress, created_at) VALUES (?, ?, 'queued', 0, ?) "
+                "ON CONFLICT (id) DO UPDATE SET request = excluded.request, status = 'queued', progress = 0, "
+                "created_at = excluded.created_at, started_at = NULL, finished_at = NULL, error = NULL, "
+                "files = NULL",
+                (job, spec.to_json(), _now()),
+            )
         record = self.get(job)
         assert record is not None
         return record, True
@@ -298,9 +428,8 @@ class JobStore:
     def writable(self) -> bool:
         """Return True if the store can take its write lock now (for the readiness check)."""
         try:
-            with self._connect() as db:
-                db.execute("BEGIN IMMEDIATE")
-                db.execute("ROLLBACK")
+            with self._connect() as db, self.backend.exclusive(db.db):
+                pass
         except (sqlite3.Error, StoreUnavailableError):
             return False
         return True

@@ -1,27 +1,42 @@
-"""The SQLite job store: content-hashed ids, capacity, state changes, recovery and retention."""
+"""The job store, SQLite and a real PostgreSQL alike: ids, capacity, state changes, recovery, retention."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from live_server import finished, running
 
 from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.runner import JobRunner
 from api.settings import Settings
-from api.store import JobStateError, JobStore, StoreFullError, job_id
+from api.store import MIGRATIONS, JobStateError, JobStore, SQLiteBackend, StoreFullError, job_id
 from forecaster import PRESETS, Calibration, ForecastRequest, SerialExecutor
 
 REQUEST = ForecastRequest(policy=PRESETS["digital"], n_draws=100, horizon_years=5)
 SPEC = JobSpec("forecast", REQUEST)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    return JobStore(tmp_path / "jobs.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    """A fresh store of each backend: behaviour must not depend on which."""
+    sqlite = request.param == "sqlite"
+    where = tmp_path / "jobs.sqlite3" if sqlite else request.getfixturevalue("database_url")
+    opened = JobStore(where)
+    yield opened
+    opened.close()
+
+
+def _backdate(store: JobStore, job: str) -> None:
+    """Make a finished job look as if it finished in 2000 (through the store's own connection)."""
+    with store._connect() as db:
+        db.execute("UPDATE jobs SET finished_at = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (job,))
 
 
 def test_ids_hash_everything_that_determines_the_result() -> None:
@@ -77,16 +92,16 @@ def test_expire_deletes_only_old_finished_jobs(store: JobStore) -> None:
     for name in ("old", "recent"):
         store.start(name)
         store.finish(name, "succeeded")
-    with sqlite3.connect(store.path) as db:
-        db.execute("UPDATE jobs SET finished_at = '2000-01-01T00:00:00.000+00:00' WHERE id = 'old'")
+    _backdate(store, "old")
     assert store.expire(timedelta(days=30)) == ["old"]
     assert store.get("old") is None and store.get("recent") is not None and store.get("active") is not None
     assert store.counts() == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
 
 
-def test_retention_deletes_old_jobs_with_their_files(tmp_path: Path, calibration: Calibration) -> None:
+def test_retention_deletes_old_jobs_with_their_files(
+    store: JobStore, tmp_path: Path, calibration: Calibration
+) -> None:
     settings = Settings(data_dir=tmp_path, executor="serial", retention_days=30)
-    store = JobStore(tmp_path / "jobs.sqlite3")
     runner = JobRunner(store, settings, calibration, SerialExecutor(), Metrics())
     for name in ("old", "recent"):
         store.submit(name, SPEC, capacity=5)
@@ -94,8 +109,7 @@ def test_retention_deletes_old_jobs_with_their_files(tmp_path: Path, calibration
         store.finish(name, "succeeded")
         (settings.results_dir / name).mkdir(parents=True)
         (settings.results_dir / name / "summary.json").write_text("{}")
-    with sqlite3.connect(store.path) as db:
-        db.execute("UPDATE jobs SET finished_at = '2000-01-01T00:00:00.000+00:00' WHERE id = 'old'")
+    _backdate(store, "old")
     runner.expire()
     assert store.get("old") is None and not (settings.results_dir / "old").exists()
     assert store.get("recent") is not None and (settings.results_dir / "recent" / "summary.json").exists()
@@ -112,3 +126,50 @@ def test_a_store_made_before_checksums_gets_the_column_and_keeps_its_jobs(tmp_pa
     store = JobStore(path)
     record = store.get("old")
     assert record is not None and record.status == "succeeded" and record.files is None
+
+
+def test_the_capacity_holds_under_concurrent_submits(store: JobStore) -> None:
+    """Twenty threads race for ten slots: exactly ten jobs are queued, the others are refused."""
+    outcomes: list[str] = []
+
+    def submit(index: int) -> None:
+        try:
+            outcomes.append("queued" if store.submit(f"job{index}", SPEC, capacity=10)[1] else "existing")
+        except StoreFullError:
+            outcomes.append("full")
+
+    threads = [threading.Thread(target=submit, args=(index,)) for index in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["full"] * 10 + ["queued"] * 10
+    assert store.counts()["queued"] == 10
+
+
+def test_migrations_run_once_and_a_store_reopens_with_its_jobs(store: JobStore, tmp_path: Path) -> None:
+    store.submit("kept", SPEC, capacity=5)
+    where = store.backend.path if isinstance(store.backend, SQLiteBackend) else None
+    reopened = JobStore(where) if where is not None else None
+    if reopened is None:  # PostgreSQL: a second replica opening the same database
+        with store._connect() as db:
+            versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert [row["version"] for row in versions] == list(range(1, len(MIGRATIONS) + 1))
+        return
+    with sqlite3.connect(where) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert reopened.get("kept") is not None
+
+
+def test_the_service_keeps_its_jobs_in_postgresql_across_restarts(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, executor="serial", database_url=database_url)
+    body = {"policy": "digital", "economies": ["CHN", "USA"], "horizon_years": 3, "draws": 200}
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        job = client.post("/v1/forecasts", json=body).json()["id"]
+        assert finished(client, job)["status"] == "succeeded"
+        assert client.get("/readyz").json() == {"status": "ready"}
+    assert not (tmp_path / "jobs.sqlite3").exists()  # the records are in the database
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:  # a new process
+        assert client.get(f"/v1/forecasts/{job}").json()["status"] == "succeeded"
+        assert client.get(f"/v1/forecasts/{job}/summary").status_code == 200
+        assert client.post("/v1/forecasts", json=body).status_code == 200  # the same job, not rerun

@@ -28,7 +28,7 @@ def readyz(settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
     """Ready when Ray is reachable (if used) and the job store is writable."""
     found: list[str] = []
     if not store.writable():
-        found.append(f"job store {store.path} is not writable")
+        found.append(f"job store {store.name} is not writable")
     free = shutil.disk_usage(settings.data_dir).free
     if free < settings.min_free_megabytes * MEGABYTE:
         found.append(f"the data volume has {free / MEGABYTE:,.0f} MB free, below the floor of "
