@@ -318,6 +318,9 @@ SCHEMA_REFUSALS = {
         "at '/ray/worker/resources/memory'",
     ),
     "short Ray token": ({"auth": {"rayToken": "secret"}}, "at '/auth/rayToken'"),
+    "database Secret not a name": (
+        {"database": {"existingSecret": "Team DB"}}, "at '/database/existingSecret'"
+    ),
     "bad run name": ({"batch": {"name": "Nightly_Run"}}, "at '/batch/name'"),
     "unknown pull policy": ({"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy'"),
 }
@@ -483,6 +486,18 @@ def test_one_ray_token_for_every_ray_process(chart: helm.Chart, ci_objects: list
     existing = render(chart, {**_load(CI_VALUES), "auth": {"existingSecret": "team-credentials"}})
     assert "Secret" not in kinds(existing)
     check(existing, "team-credentials")
+
+
+def test_the_job_store_is_postgresql_from_an_existing_secret(
+    chart: helm.Chart, default_objects: list[dict[str, Any]]
+) -> None:
+    api = one(default_objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "FORECASTER_DATABASE_URL" not in env_of(api)  # SQLite on the data volume
+    objects = render(chart, {"database": {"existingSecret": "forecaster-db-app", "urlKey": "uri"}})
+    api = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    url = next(e for e in api["env"] if e["name"] == "FORECASTER_DATABASE_URL")
+    assert url == {"name": "FORECASTER_DATABASE_URL",
+                   "valueFrom": {"secretKeyRef": {"name": "forecaster-db-app", "key": "uri"}}}
 
 
 def test_generated_credentials(default_objects: list[dict[str, Any]]) -> None:
