@@ -80,7 +80,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         runner = JobRunner(store, settings, app.state.calibration, executor, metrics,
                            cluster_problem=_ray_problem if using_ray else None,
-                           reconnect=reconnect if owned else None)
+                           reconnect=reconnect if owned else None, lease_seconds=settings.lease_seconds)
         app.state.store, app.state.runner = store, runner
         app.state.results = ResultFiles(settings.results_dir, store, metrics)
         runner.start()

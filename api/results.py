@@ -141,20 +141,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_results(directory: Path, result: Forecast | xr.Dataset) -> dict[str, str]:
+def write_results(directory: Path, result: Forecast | xr.Dataset, writer: str = "") -> dict[str, str]:
     """Write a job's files, atomically: readers see all of them or none.
 
     A forecast writes its summary (netCDF and JSON) and, when it kept them, its draws; an
     analysis its dataset (netCDF and JSON).
 
     If writing fails (a full disk), the partial files are removed and the error raised.
+    ``writer`` (e.g. the attempt) names the partial directory.
 
     Returns
     -------
     dict of str to str
         SHA-256 of each file written, by name, to record with the job.
     """
-    partial = directory.with_name(directory.name + ".partial")
+    # A name of the writer's own: two replicas writing one job (one of them about to lose its
+    # lease) never share a partial directory.
+    partial = directory.with_name(f"{directory.name}{'.' + writer if writer else ''}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)

@@ -1,13 +1,19 @@
 """Runs queued jobs (forecasts and analyses), one at a time, on a background thread.
 
 One job at a time because each job already uses the whole cluster (its blocks
-run in parallel on Ray). The queue is bounded by the store's capacity check, so
-the backlog never grows without limit. Nothing accepted is lost: a job
-interrupted by a shutdown goes back to ``queued`` and, like any job still
-queued, is run again when the service starts (results are deterministic, so
-the rerun gives the same result). Nothing a job does stops the runner: a job
-whose files cannot be written fails with the reason, and a store that cannot
-be written for a while (locked, full disk) is retried. When the Ray cluster is
+run in parallel on Ray). The queue is the store itself, so any replica sharing
+it may run any job: the runner claims the oldest one under a lease
+(:meth:`api.store.JobStore.claim`), renews the lease while the job runs, and
+every write of the run is fenced by its attempt number. A job whose replica
+died is taken over when its lease runs out and rerun with the same seeds, so
+its result is bit-identical; a run that lost its lease (cancelled from any
+replica, or taken over) stops and writes nothing. The queue is bounded by the
+store's capacity check, so the backlog never grows without limit. Nothing
+accepted is lost: a job interrupted by a shutdown goes back to ``queued`` at
+once (results are deterministic, so the rerun gives the same result). Nothing a
+job does stops the runner: a job whose files cannot be written fails with the
+reason, and a store that cannot be written for a while (locked, full disk) is
+retried. When the Ray cluster is
 lost (its head gone), submissions are refused, the running job goes back to the
 queue, and the runner reconnects (where the service owns the connection) before
 it runs the next job.
@@ -16,10 +22,12 @@ it runs the next job.
 from __future__ import annotations
 
 import logging
-import queue
+import os
 import shutil
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -28,7 +36,7 @@ from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.results import MEGABYTE, check_storage, estimated_bytes, write_results
 from api.settings import Settings
-from api.store import JobRecord, JobStatus, JobStore, StoreUnavailableError, job_id
+from api.store import LEASE_SECONDS, Claim, JobRecord, JobStatus, JobStore, StoreUnavailableError, job_id
 from cluster import ClusterUnavailableError
 from forecaster import Calibration, CancelledError, Executor, ForecasterError
 
@@ -41,6 +49,10 @@ STORE_RETRY_SECONDS = 60.0
 #: it while a job runs.
 RECONNECT_SECONDS = 5.0
 CLUSTER_CHECK_SECONDS = 1.0
+#: Longest wait between two looks at the store for a job (a submit to this replica wakes it at once).
+POLL_SECONDS = 0.5
+#: Partial result directories untouched for longer belong to no living writer.
+STALE_PARTIAL_SECONDS = 3600.0
 #: What is wrong with the Ray cluster (None when it is usable).
 ClusterProblem = Callable[[], str | None]
 
@@ -64,12 +76,15 @@ class JobRunner:
     reconnect : callable, optional
         Connects to the cluster again after it was lost; None when the service does not own
         the connection (then it only waits for the cluster to come back).
+    lease_seconds : float
+        How long a claimed job stays this runner's without a heartbeat (renewed every third).
     """
 
     def __init__(
         self, store: JobStore, settings: Settings, calibration: Calibration, executor: Executor,
         metrics: Metrics, store_retry_seconds: float = STORE_RETRY_SECONDS,
         cluster_problem: ClusterProblem | None = None, reconnect: Callable[[], None] | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.store = store
         self.store_retry_seconds = store_retry_seconds
@@ -80,22 +95,27 @@ class JobRunner:
         self.calibration = calibration
         self.executor = executor
         self.metrics = metrics
-        self._queue: queue.Queue[str] = queue.Queue()
-        #: Jobs cancelled while queued or running; the running job polls this between blocks.
+        self.lease_seconds = lease_seconds
+        #: Who this runner is, in the store's leases: host, process and a random tag.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: Set by a submit to this replica, so that the runner looks at the store at once.
+        self._wake = threading.Event()
+        #: Jobs cancelled here while queued or running; the running job polls this between blocks
+        #: (a cancel on another replica reaches it through its next heartbeat).
         self._cancelled: set[str] = set()
-        #: Makes "start a job and forget an old cancel" one step against :meth:`cancel`.
+        #: Makes "claim a job and forget an old cancel" one step against :meth:`cancel`.
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._work, name="forecast-jobs", daemon=True)
 
     def start(self) -> None:
-        """Expire old results, remove partial files, requeue unfinished jobs, start working."""
+        """Expire old results, remove stale partial files, start working."""
         self.expire()
-        # Files of writes that a previous process did not finish (it was killed, the disk filled).
+        # Files of writes that a dead process did not finish (it was killed, the disk filled);
+        # a fresh one may be another replica's write in progress.
         for partial in self.settings.results_dir.glob("*.partial"):
-            shutil.rmtree(partial, ignore_errors=True)
-        for job in self.store.recover():
-            self._queue.put(job)
+            if time.time() - partial.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                shutil.rmtree(partial, ignore_errors=True)
         self._thread.start()
 
     def stop(self, timeout: float = 60.0) -> None:
@@ -125,7 +145,7 @@ class JobRunner:
             self._check_storage(spec)
         record, queued = self.store.submit(job, spec, self.settings.max_active_jobs)
         if queued:
-            self._queue.put(job)
+            self._wake.set()
         return record, queued
 
     def cancel(self, job: str) -> JobRecord:
@@ -160,18 +180,27 @@ class JobRunner:
 
     def _work(self) -> None:
         while not self._stopping.is_set():
-            try:
-                job = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
             if not self._cluster_ready():
-                self._queue.put(job)  # it stays queued in the store too: run it once the cluster is back
+                continue  # queued jobs stay queued in the store: run them once the cluster is back
+            try:
+                with self._lock:
+                    claim = self.store.claim(self.owner, self.lease_seconds)
+                    if claim is not None:  # a cancel recorded before was for an earlier run
+                        self._cancelled.discard(claim.job)
+            except StoreUnavailableError:
+                log.warning("job store unavailable; looking again", exc_info=True)
+                self._stopping.wait(1.0)
+                continue
+            if claim is None:
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
                 continue
             try:
-                self._run(job)
+                self._run(claim)
                 self.expire()
             except Exception:  # nothing a job or the store does may stop the runner
-                log.exception("job %s: the store could not record its state; it runs again at restart", job)
+                log.exception("job %s: the store could not record its state; it runs again once its lease "
+                              "runs out", claim.job)
 
     def _cluster_ready(self) -> bool:
         """Return True when jobs can run; else try to reconnect (at most every few seconds) and wait."""
@@ -190,20 +219,31 @@ class JobRunner:
         self._stopping.wait(1.0)
         return False
 
-    def _run(self, job: str) -> None:
-        # Jobs run one at a time on this thread, so a cancel recorded before this start was
-        # meant for an earlier run of the same job (cancelled, then submitted again).
-        with self._lock:
-            claimed = self._persist(lambda: self.store.start(job))
-            self._cancelled.discard(job)
-        if not claimed:
-            return  # cancelled while it waited
-        try:
-            self._run_claimed(job)
-        finally:
-            self._cancelled.discard(job)  # a cancel of this run has done its work
+    def _run(self, claim: Claim) -> None:
+        """Run a claimed job, renewing its lease until it ends; stop if the lease is lost."""
+        lost = threading.Event()  # cancelled on another replica, or taken over
+        done = threading.Event()
 
-    def _run_claimed(self, job: str) -> None:
+        def beat() -> None:
+            while not done.wait(self.lease_seconds / 3):
+                try:
+                    if not self.store.heartbeat(claim, self.lease_seconds):
+                        lost.set()
+                        return
+                except StoreUnavailableError:  # one missed beat; the lease has two more to spare
+                    log.warning("job %s: lease not renewed", claim.job, exc_info=True)
+
+        heart = threading.Thread(target=beat, name=f"lease-{claim.job[:8]}", daemon=True)
+        heart.start()
+        try:
+            self._run_claimed(claim, lost)
+        finally:
+            done.set()
+            heart.join()
+            self._cancelled.discard(claim.job)  # a cancel of this run has done its work
+
+    def _run_claimed(self, claim: Claim, lost: threading.Event) -> None:
+        job = claim.job
         record = self.store.get(job)
         assert record is not None
         spec = JobSpec.from_dict(record.request)
@@ -214,41 +254,47 @@ class JobRunner:
             if done == total or done / total - reported >= 0.01:  # at most ~100 writes a job
                 reported = done / total
                 try:
-                    self.store.set_progress(job, reported)
+                    self.store.set_progress(claim, reported)
                 except StoreUnavailableError:  # progress is a courtesy: the next report catches up
                     log.warning("job %s: progress not recorded", job, exc_info=True)
 
         def finish(status: JobStatus, error: str | None = None, files: dict[str, str] | None = None) -> bool:
-            return self._persist(lambda: self.store.finish(job, status, error, files))
+            return self._persist(lambda: self.store.finish(claim, status, error, files))
 
-        lost: list[str] = []  # what went wrong with the cluster while the job ran
+        lost_cluster: list[str] = []  # what went wrong with the cluster while the job ran
         next_check = time.monotonic() + CLUSTER_CHECK_SECONDS
 
         def cluster_lost() -> bool:
             nonlocal next_check
             if self.cluster_problem is None or time.monotonic() < next_check:
-                return bool(lost)
+                return bool(lost_cluster)
             next_check = time.monotonic() + CLUSTER_CHECK_SECONDS
             problem = self.cluster_problem()
             if problem is not None:
-                lost.append(problem)
-            return bool(lost)
+                lost_cluster.append(problem)
+            return bool(lost_cluster)
 
         started = time.perf_counter()
         try:
             self._check_storage(spec)  # the disk may have filled since it was accepted
             result = spec.run(
                 self.calibration, self.executor, on_progress=progress,
-                should_cancel=lambda: self._stopping.is_set() or job in self._cancelled or cluster_lost(),
+                should_cancel=lambda: (self._stopping.is_set() or job in self._cancelled or lost.is_set()
+                                       or cluster_lost()),
             )
-            files = write_results(self.settings.results_dir / job, result)
+            if lost.is_set():  # cancelled elsewhere or taken over while the last block ran
+                raise CancelledError(f"job {job} no longer held by this run")
+            files = write_results(self.settings.results_dir / job, result, writer=f"attempt{claim.attempt}")
         except CancelledError:
+            if lost.is_set():
+                return  # the store says cancelled, or another replica runs the job now
             if self._stopping.is_set():
-                self.store.requeue(job)  # the service is stopping: run it again at the next start
-            elif lost and job not in self._cancelled:
-                log.warning("job %s interrupted, the Ray cluster was lost (%s): queued again", job, lost[0])
-                self.store.requeue(job)
-                self._queue.put(job)
+                self.store.requeue(claim)  # the service is stopping: any replica may run it again
+            elif lost_cluster and job not in self._cancelled:
+                log.warning("job %s interrupted, the Ray cluster was lost (%s): queued again", job,
+                            lost_cluster[0])
+                self.store.requeue(claim)
+                self._wake.set()
             return  # otherwise the store already says cancelled
         except ForecasterError as error:
             finish("failed", str(error))

@@ -46,6 +46,8 @@ class Settings(RayEnvironment):
     min_free_megabytes: int = Field(256, ge=0, description="free space kept on the data volume, in MB; "
                                     "a job that would eat into it is refused (507)")
     executor: Literal["ray", "serial"] = Field("ray", description="where simulations run")
+    lease_seconds: float = Field(15.0, ge=1, description="how long a replica holds a running job without "
+                                 "renewing its lease; a job whose replica died is taken over after it")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,11 +51,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "finished_at TEXT, error TEXT, files TEXT)",
         "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at)",
     ),
+    (  # leases: which replica runs a job until when, and the attempt number that fences its writes
+        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE jobs ADD COLUMN lease_until TEXT",
+        "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 
 #: Longest wait for another writer's lock: a request answers 503 after it rather than hang.
 LOCK_WAIT_SECONDS = 1.0
+#: How long a run holds its job without renewing the lease; a job whose replica died is taken
+#: over this long after its last heartbeat.
+LEASE_SECONDS = 15.0
 
 
 class StoreFullError(ForecasterError):
@@ -111,8 +119,24 @@ def job_id(spec: JobSpec, calibration_digest: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return _iso(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run of a job: its id and attempt number, which fences the run's writes."""
+
+    job: str
+    attempt: int
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as ``(job, attempt)``, the order the store's statements take them."""
+        return iter((self.job, self.attempt))
 
 
 @dataclass(frozen=True)
@@ -129,6 +153,10 @@ class JobRecord:
     error: str | None
     #: SHA-256 of each result file, by file name, recorded when a job succeeded.
     files: dict[str, str] | None = None
+    #: The replica running the job, until when its lease holds, and the run's attempt number.
+    lease_owner: str | None = None
+    lease_until: str | None = None
+    attempt: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
@@ -141,6 +169,8 @@ class SQLiteBackend:
     """A SQLite file (write-ahead log): a connection per call, the write lock by ``BEGIN IMMEDIATE``."""
 
     placeholder = "?"
+    #: SQLite has one writer at a time: a claim's transaction already excludes the others.
+    skip_locked = ""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +205,10 @@ class SQLiteBackend:
             raise
         db.execute("COMMIT")
 
+    def claiming(self, db: Any) -> AbstractContextManager[None]:
+        """Run a claim's transaction: with SQLite, the write lock."""
+        return self.exclusive(db)
+
     def migrate(self) -> None:
         """Apply the migrations this file has not had, recording the version in ``user_version``."""
         with self.connect() as db:
@@ -198,6 +232,8 @@ class PostgresBackend:
     """A PostgreSQL database through a connection pool; the write lock by ``LOCK TABLE``."""
 
     placeholder = "%s"
+    #: Replicas claiming at once each take a different queued job instead of waiting in line.
+    skip_locked = " FOR UPDATE SKIP LOCKED"
     #: Key of the advisory lock that serialises migrations across replicas.
     MIGRATION_LOCK = 7_203_412
 
@@ -234,6 +270,10 @@ class PostgresBackend:
         with db.transaction():
             db.execute("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
             yield
+
+    def claiming(self, db: Any) -> AbstractContextManager[Any]:
+        """Run a claim's transaction: row locks only (``SELECT ... FOR UPDATE SKIP LOCKED``)."""
+        return db.transaction()
 
     def migrate(self) -> None:
         """Apply the migrations the database has not had, one replica at a time."""
@@ -327,31 +367,71 @@ class JobStore:
         assert record is not None
         return record, True
 
-    def start(self, job: str) -> bool:
-        """Mark a queued job running; False if it is no longer queued (e.g. cancelled)."""
+    def claim(self, owner: str, lease_seconds: float = LEASE_SECONDS, job: str | None = None) -> Claim | None:
+        """Take the oldest job to run, holding it by a lease; None if there is none.
+
+        A job can be taken when it is queued, or running under a lease that has run out (its
+        replica died). Taking it starts a new attempt: the attempt number fences every later
+        write of the run (:meth:`heartbeat`, :meth:`set_progress`, :meth:`finish`,
+        :meth:`requeue`), so a replica that lost the lease cannot write over the new one.
+
+        Parameters
+        ----------
+        owner : str
+            The replica taking it (recorded, for people).
+        lease_seconds : float
+            How long the lease holds unless :meth:`heartbeat` renews it.
+        job : str, optional
+            Take this job only, if it can be taken.
+        """
+        now = datetime.now(UTC)
+        claimable = "(status = 'queued' OR (status = 'running' AND (lease_until IS NULL OR lease_until < ?)))"
+        chosen = "AND id = ? " if job is not None else ""
+        with self._connect() as db, self.backend.claiming(db.db):
+            row = db.execute(
+                f"SELECT id FROM jobs WHERE {claimable} {chosen}ORDER BY created_at, id LIMIT 1"
+                + self.backend.skip_locked,
+                (_iso(now), job) if job is not None else (_iso(now),),
+            ).fetchone()
+            if row is None:
+                return None
+            attempt = db.execute(
+                "UPDATE jobs SET status = 'running', started_at = ?, progress = 0, lease_owner = ?, "
+                "lease_until = ?, attempt = attempt + 1 WHERE id = ? RETURNING attempt",
+                (_iso(now), owner, _iso(now + timedelta(seconds=lease_seconds)), row["id"]),
+            ).fetchone()["attempt"]
+        return Claim(row["id"], attempt)
+
+    def heartbeat(self, claim: Claim, lease_seconds: float = LEASE_SECONDS) -> bool:
+        """Renew a run's lease; False if the run no longer holds it (cancelled, or taken over)."""
+        until = _iso(datetime.now(UTC) + timedelta(seconds=lease_seconds))
         with self._connect() as db:
             changed = db.execute(
-                "UPDATE jobs SET status = 'running', started_at = ?, progress = 0 "
-                "WHERE id = ? AND status = 'queued'",
-                (_now(), job),
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND attempt = ? AND status = 'running'",
+                (until, claim.job, claim.attempt),
             ).rowcount
         return changed == 1
 
-    def set_progress(self, job: str, progress: float) -> None:
-        """Record the fraction of blocks done of a running job."""
+    def set_progress(self, claim: Claim, progress: float) -> None:
+        """Record the fraction of blocks done of a running job (only by the run holding it)."""
         with self._connect() as db:
-            db.execute("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'", (progress, job))
+            db.execute("UPDATE jobs SET progress = ? WHERE id = ? AND attempt = ? AND status = 'running'",
+                       (progress, claim.job, claim.attempt))
 
     def finish(
-        self, job: str, status: JobStatus, error: str | None = None, files: dict[str, str] | None = None
+        self, claim: Claim, status: JobStatus, error: str | None = None, files: dict[str, str] | None = None
     ) -> bool:
-        """Record how a running job ended (and its files' SHA-256); False if it was cancelled meanwhile."""
+        """Record how a run ended (and its files' SHA-256).
+
+        False if the run no longer holds the job: it was cancelled meanwhile (the cancel
+        stands), or its lease ran out and another attempt took the job over.
+        """
         with self._connect() as db:
             changed = db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, files = ?, "
+                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, files = ?, lease_until = NULL, "
                 "progress = CASE WHEN ? = 'succeeded' THEN 1 ELSE progress END "
-                "WHERE id = ? AND status = 'running'",  # a cancel that came first stands
-                (status, _now(), error, json.dumps(files) if files else None, status, job),
+                "WHERE id = ? AND attempt = ? AND status = 'running'",
+                (status, _now(), error, json.dumps(files) if files else None, status, *claim),
             ).rowcount
         return changed == 1
 
@@ -361,13 +441,13 @@ class JobStore:
             db.execute("UPDATE jobs SET status = 'failed', error = ? WHERE id = ? AND status = 'succeeded'",
                        (error, job))
 
-    def requeue(self, job: str) -> None:
-        """Put a running job back in the queue (the service stopped while it ran)."""
+    def requeue(self, claim: Claim) -> None:
+        """Put a running job back in the queue (its replica stops, or lost Ray), if the run holds it."""
         with self._connect() as db:
             db.execute(
-                "UPDATE jobs SET status = 'queued', started_at = NULL, progress = 0 "
-                "WHERE id = ? AND status = 'running'",
-                (job,),
+                "UPDATE jobs SET status = 'queued', started_at = NULL, progress = 0, lease_owner = NULL, "
+                "lease_until = NULL WHERE id = ? AND attempt = ? AND status = 'running'",
+                (claim.job, claim.attempt),
             )
 
     def cancel(self, job: str) -> JobRecord:
@@ -392,14 +472,6 @@ class JobStore:
         if not changed:
             raise JobStateError(f"job {job} has already finished: {record.status}")
         return record
-
-    def recover(self) -> list[str]:
-        """Requeue jobs left running by a stopped service; return every queued id, oldest first."""
-        with self._connect() as db:
-            db.execute("UPDATE jobs SET status = 'queued', started_at = NULL, progress = 0 "
-                       "WHERE status = 'running'")
-            rows = db.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at").fetchall()
-        return [row["id"] for row in rows]
 
     def recent(self, limit: int) -> list[JobRecord]:
         """Return the ``limit`` most recently submitted jobs, newest first."""

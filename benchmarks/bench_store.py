@@ -2,7 +2,7 @@
 
 Run as ``.venv/bin/python benchmarks/bench_store.py`` (it starts a PostgreSQL server from the
 ``pgserver`` package, on a Unix socket, in a temporary directory). For each backend, prints the
-median and 95th percentile of each store call a job makes (submit, start, 100 progress
+median and 95th percentile of each store call a job makes (submit, claim, 100 progress
 writes counted as one, finish, get) over 300 jobs, and of the whole sequence: what the store
 adds to a job's submit-to-result time. Target (issue: scale-out): PostgreSQL adds at most
 20 ms a job against SQLite.
@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from api.jobs import JobSpec
-from api.store import JobStore
+from api.store import Claim, JobStore
 from forecaster import PRESETS, ForecastRequest
 
 JOBS = 300
@@ -36,15 +36,22 @@ def measure(store: JobStore) -> dict[str, list[float]]:
     """Milliseconds of each step of :data:`JOBS` jobs' lives in ``store``."""
     files = {"summary.nc": "0" * 64}
 
+    claims: dict[str, Claim] = {}
+
+    def claim(job: str) -> None:
+        taken = store.claim("bench", job=job)
+        assert taken is not None
+        claims[job] = taken
+
     def progress(job: str) -> None:  # about what a job writes: at most every 1% of its blocks
         for done in range(100):
-            store.set_progress(job, done / 100)
+            store.set_progress(claims[job], done / 100)
 
     steps: dict[str, Callable[[str], object]] = {
         "submit": lambda job: store.submit(job, SPEC, capacity=10),
-        "start": store.start,
+        "claim": claim,
         "progress x100": progress,
-        "finish": lambda job: store.finish(job, "succeeded", files=files),
+        "finish": lambda job: store.finish(claims[job], "succeeded", files=files),
         "get": store.get,
     }
     times: dict[str, list[float]] = {name: [] for name in steps}

@@ -25,7 +25,7 @@ from api.jobs import JobSpec
 from api.metrics import Metrics
 from api.runner import JobRunner
 from api.settings import Settings
-from api.store import JobStatus, JobStore, StoreUnavailableError, job_id
+from api.store import Claim, JobStatus, JobStore, StoreUnavailableError, job_id
 from forecaster import PRESETS, Calibration, ForecastRequest, SerialExecutor
 
 
@@ -226,11 +226,11 @@ def test_a_store_that_cannot_record_a_finish_does_not_stop_the_runner(
     refused = job_id(JobSpec("forecast", first), calibration.digest)
 
     def finish(
-        job: str, status: JobStatus, error: str | None = None, files: dict[str, str] | None = None
+        claim: Claim, status: JobStatus, error: str | None = None, files: dict[str, str] | None = None
     ) -> bool:
-        if job == refused:
+        if claim.job == refused:
             raise StoreUnavailableError("job store: disk I/O error")
-        return real_finish(job, status, error, files)
+        return real_finish(claim, status, error, files)
 
     store.finish = finish  # type: ignore[method-assign]
     runner.start()
@@ -238,8 +238,9 @@ def test_a_store_that_cannot_record_a_finish_does_not_stop_the_runner(
         runner.submit(JobSpec("forecast", first))
         record, _ = runner.submit(JobSpec("forecast", second))
         wait_for(lambda: store.get(record.id).status == "succeeded", timeout=60)  # type: ignore[union-attr]
-        assert store.get(refused).status == "running"  # type: ignore[union-attr]  # rerun at restart
-        assert store.recover() == [refused]
+        record = store.get(refused)
+        # Still leased to this run, which gave it up: taken again (rerun) once the lease runs out.
+        assert record is not None and record.status == "running" and record.attempt == 1
     finally:
         runner.stop()
 
@@ -331,11 +332,14 @@ def test_an_emptied_store_beside_results_is_refused_at_start(tmp_path: Path) -> 
 
 
 def test_partial_files_of_an_earlier_process_are_removed_at_start(tmp_path: Path) -> None:
-    leftover = tmp_path / "results" / "0123abcd.partial"
+    leftover = tmp_path / "results" / "0123abcd.attempt1.partial"
     leftover.mkdir(parents=True)
     (leftover / "summary.nc").write_bytes(b"half")
+    os.utime(leftover, (time.time() - 2 * 3600, time.time() - 2 * 3600))  # no writer for two hours
+    fresh = tmp_path / "results" / "4567cdef.attempt1.partial"  # another replica writing now
+    fresh.mkdir()
     with running(Settings(data_dir=tmp_path, executor="serial")):
-        assert not leftover.exists()
+        assert not leftover.exists() and fresh.exists()
 
 
 def test_a_read_only_data_directory_gives_503_not_500(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -55,16 +56,19 @@ def test_capacity_counts_queued_and_running_jobs(store: JobStore) -> None:
     assert store.submit("a", SPEC, capacity=2)[1] is False  # existing job: no slot needed
     with pytest.raises(StoreFullError):
         store.submit("c", SPEC, capacity=2)
-    assert store.start("a")
-    store.finish("a", "succeeded")
+    claim = store.claim("test")
+    assert claim is not None and claim.job == "a"
+    store.finish(claim, "succeeded")
     assert store.submit("c", SPEC, capacity=2)[1] is True  # a finished job frees its slot
 
 
 def test_cancel_stands_against_a_late_finish(store: JobStore) -> None:
     store.submit("a", SPEC, capacity=5)
-    assert store.start("a")
+    claim = store.claim("test")
+    assert claim is not None
     assert store.cancel("a").status == "cancelled"
-    assert store.finish("a", "succeeded") is False  # the worker finished just after the cancel
+    assert store.heartbeat(claim) is False  # the run learns it has lost the job
+    assert store.finish(claim, "succeeded") is False  # the worker finished just after the cancel
     assert store.get("a").status == "cancelled"  # type: ignore[union-attr]
     with pytest.raises(JobStateError):
         store.cancel("a")
@@ -74,24 +78,55 @@ def test_cancel_stands_against_a_late_finish(store: JobStore) -> None:
     assert queued and record.status == "queued"
 
 
-def test_recover_requeues_running_jobs_oldest_first(store: JobStore) -> None:
-    for name in ("first", "second", "third"):
+def test_claims_take_the_oldest_job_and_a_dead_runs_job_once_its_lease_runs_out(store: JobStore) -> None:
+    for name in ("first", "second"):
         store.submit(name, SPEC, capacity=5)
-    store.start("first")
-    store.set_progress("first", 0.4)
-    store.start("third")
-    store.finish("third", "failed", "boom")
-    assert store.recover() == ["first", "second"]
+    dead = store.claim("replica-a", lease_seconds=0.2)
+    assert dead is not None and (dead.job, dead.attempt) == ("first", 1)
+    store.set_progress(dead, 0.4)
+    other = store.claim("replica-b", lease_seconds=30)
+    assert other is not None and other.job == "second"  # "first" is leased
+    assert store.claim("replica-b") is None
+    time.sleep(0.3)  # replica-a died: no heartbeat
+    taken = store.claim("replica-b", lease_seconds=30)
+    assert taken is not None and (taken.job, taken.attempt) == ("first", 2)
     record = store.get("first")
-    assert record is not None and record.status == "queued" and record.progress == 0
+    assert record is not None and record.lease_owner == "replica-b" and record.progress == 0
+    # The dead run's writes are fenced off: it can neither renew, report, requeue nor finish.
+    assert store.heartbeat(dead) is False
+    store.set_progress(dead, 0.9)
+    store.requeue(dead)
+    assert store.finish(dead, "failed", "stale") is False
+    record = store.get("first")
+    assert record is not None and record.status == "running" and record.progress == 0
+    assert store.heartbeat(taken) and store.finish(taken, "succeeded", files={"summary.nc": "0" * 64})
+    assert store.get("first").status == "succeeded"  # type: ignore[union-attr]
+
+
+def test_concurrent_claims_take_each_job_once(store: JobStore) -> None:
+    for index in range(12):
+        store.submit(f"job{index:02d}", SPEC, capacity=20)
+    taken: list[str] = []
+
+    def worker(name: str) -> None:
+        while (claim := store.claim(name)) is not None:
+            taken.append(claim.job)
+
+    threads = [threading.Thread(target=worker, args=(f"replica-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(taken) == [f"job{index:02d}" for index in range(12)]
 
 
 def test_expire_deletes_only_old_finished_jobs(store: JobStore) -> None:
     for name in ("old", "recent", "active"):
         store.submit(name, SPEC, capacity=5)
     for name in ("old", "recent"):
-        store.start(name)
-        store.finish(name, "succeeded")
+        claim = store.claim("test", job=name)
+        assert claim is not None
+        store.finish(claim, "succeeded")
     _backdate(store, "old")
     assert store.expire(timedelta(days=30)) == ["old"]
     assert store.get("old") is None and store.get("recent") is not None and store.get("active") is not None
@@ -105,8 +140,9 @@ def test_retention_deletes_old_jobs_with_their_files(
     runner = JobRunner(store, settings, calibration, SerialExecutor(), Metrics())
     for name in ("old", "recent"):
         store.submit(name, SPEC, capacity=5)
-        store.start(name)
-        store.finish(name, "succeeded")
+        claim = store.claim("test", job=name)
+        assert claim is not None
+        store.finish(claim, "succeeded")
         (settings.results_dir / name).mkdir(parents=True)
         (settings.results_dir / name / "summary.json").write_text("{}")
     _backdate(store, "old")
