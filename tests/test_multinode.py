@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -32,10 +33,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import xarray as xr
+from live_server import finished, wait_for
 
 from api.cli import main
+from api.results import summary_document
+from api.schema import parse_request
+from forecaster import Calibration, forecast
 
 NODE_IP = "127.0.0.2"
 PYTHON = Path(sys.executable)
@@ -352,6 +358,45 @@ def _line(driver: subprocess.Popen[str]) -> str:
         driver.kill()
         raise AssertionError(f"the driver ended early:\n{driver.stderr.read()[-3000:]}")
     return line.strip()
+
+
+def test_two_service_replicas_drive_one_cluster_at_once(
+    loopback: LoopbackCluster, database_url: str, tmp_path: Path, calibration: Calibration
+) -> None:
+    """Several drivers: two `forecaster serve` replicas join the cluster by its GCS address (the way
+    a long-running service connects, docs/deploy.md), share a PostgreSQL store, and each runs a job
+    on both nodes; the results equal a serial run bit for bit."""
+    env = loopback.env | {"FORECASTER_RAY_ADDRESS": loopback.address, "FORECASTER_EXECUTOR": "ray",
+                          "FORECASTER_DATABASE_URL": database_url, "FORECASTER_DATA_DIR": str(tmp_path)}
+    bodies = [{"policy": "high-level-opening", "economies": ["CHN", "USA", "EU"], "horizon_years": 10,
+               "draws": 3000, "seed": seed} for seed in (1, 2)]
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for _ in range(2):
+            port = _free_port()
+            replica = stack.enter_context(subprocess.Popen(
+                [str(PYTHON), "-c", "from api.cli import main; main()", "serve", "--port", str(port)],
+                env=env, cwd=loopback.temp_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stack.callback(replica.kill)
+            client = stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30))
+            wait_for(lambda client=client: _ready(client), timeout=START_TIMEOUT)
+            clients.append(client)
+        jobs = [client.post("/v1/forecasts", json=body).json()["id"] for client, body in zip(clients, bodies,
+                                                                                                strict=True)]
+        for client, job, body in zip(clients, jobs, bodies, strict=True):
+            record = finished(client, job, timeout=RUN_TIMEOUT)
+            assert record["status"] == "succeeded", record
+            expected = summary_document(forecast(parse_request(body), calibration).summary)
+            assert client.get(f"/v1/forecasts/{job}/summary").json() == json.loads(json.dumps(expected))
+        for client in clients:  # both still joined to the same two-node cluster
+            assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def _ready(client: httpx.Client) -> bool:
+    try:
+        return client.get("/readyz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_a_driver_joins_runs_the_shipped_code_and_readiness_names_the_lost_head(
