@@ -334,6 +334,10 @@ TEMPLATE_REFUSALS = {
         {"api": {"replicas": 2}},
         "needs persistence.accessMode ReadWriteMany",
     ),
+    "two API pods sharing a SQLite store": (
+        {"api": {"replicas": 2}, "persistence": {"accessMode": "ReadWriteMany"}},
+        "needs database.existingSecret",
+    ),
     "autoscaling on one ReadWriteOnce volume": (
         {"autoscaling": {"enabled": True}},
         "needs persistence.accessMode ReadWriteMany",
@@ -395,11 +399,11 @@ def test_api_deployment(default_objects: list[dict[str, Any]]) -> None:
     assert claim == one(default_objects, "PersistentVolumeClaim")["metadata"]["name"]
     assert volumes[mounts["/tmp"]] == {"name": "tmp", "emptyDir": {}}
     assert env["MPLCONFIGDIR"].startswith("/tmp/") and env["HOME"] == "/tmp"
-    # Ray Client to the head Service KubeRay creates for the RayCluster (NAME-head-svc).
+    # A driver joining by the GCS port of the head Service KubeRay creates (NAME-head-svc).
     cluster = one(default_objects, "RayCluster")
-    assert env["FORECASTER_RAY_ADDRESS"] == f"ray://{cluster['metadata']['name']}-head-svc:10001"
+    assert env["FORECASTER_RAY_ADDRESS"] == f"{cluster['metadata']['name']}-head-svc:6379"
     head = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
-    assert {"name": "client", "containerPort": 10001} in head["ports"]
+    assert {"name": "gcs-server", "containerPort": 6379} in head["ports"]
     assert env["FORECASTER_API_KEYS"] == {
         "secretKeyRef": {"name": f"{RELEASE}-forecaster", "key": "api-keys"}
     }
@@ -553,7 +557,9 @@ def test_network_policies(ci_objects: list[dict[str, Any]]) -> None:
         if p["kind"] == "NetworkPolicy"
     }
     assert set(policies) == {"ray", "ray-batch"}
-    for kind, client, port in (("RayCluster", api, 10001), ("RayJob", submitter, 8265)):
+    # The API pods are Ray drivers of the long-lived cluster (any port); the submitter reaches the
+    # batch cluster's dashboard only.
+    for kind, client, port in (("RayCluster", api, None), ("RayJob", submitter, 8265)):
         ray_pods = [v for k, v in labels.items() if k.startswith(kind) and "submitter" not in k]
         policy = policies[ray_pods[0]["app.kubernetes.io/component"]]["spec"]
         assert policy["policyTypes"] == ["Ingress"]
@@ -562,10 +568,10 @@ def test_network_policies(ci_objects: list[dict[str, Any]]) -> None:
         assert len(covered) == len(ray_pods) == 2
         rules = policy["ingress"]
         assert all(rule.get("from") for rule in rules), "a rule without `from` admits everyone"
-        # Pods of the same cluster: any port. Everyone else: named ports only.
-        same_cluster = [r for r in rules if "ports" not in r]
+        # Pods of the same cluster (and the drivers): any port. Everyone else: named ports only.
+        same_cluster = [r for r in rules if "ports" not in r
+                        and all(selects(r["from"][0]["podSelector"]["matchLabels"], p) for p in ray_pods)]
         assert len(same_cluster) == 1
-        assert all(selects(same_cluster[0]["from"][0]["podSelector"]["matchLabels"], p) for p in ray_pods)
         client_rules = [
             r
             for r in rules
@@ -573,9 +579,9 @@ def test_network_policies(ci_objects: list[dict[str, Any]]) -> None:
                 "namespaceSelector" not in peer and selects(peer["podSelector"]["matchLabels"], client)
                 for peer in r["from"]
             )
-            and "ports" in r
         ]
-        assert [r["ports"] for r in client_rules] == [[{"port": port, "protocol": "TCP"}]]
+        assert [r.get("ports") for r in client_rules] == [None if port is None else [{"port": port,
+                                                                                      "protocol": "TCP"}]]
         # The dashboard (8265) is open to no pod of this release but the submitter.
         for rule in rules:
             if any(p["port"] == 8265 for p in rule.get("ports", [])):
@@ -635,7 +641,7 @@ def test_names_stay_within_kuberay_limits(chart: helm.Chart) -> None:
     # KubeRay cuts names over 50 characters from the front; NAME-head-svc must stay whole.
     assert len(f"{cluster}-head-svc") <= 50
     api = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert env_of(api)["FORECASTER_RAY_ADDRESS"] == f"ray://{cluster}-head-svc:10001"
+    assert env_of(api)["FORECASTER_RAY_ADDRESS"] == f"{cluster}-head-svc:6379"
     # KubeRay names the RayJob's cluster JOB-xxxxx and its pods after that.
     assert len(one(objects, "RayJob")["metadata"]["name"]) <= 40
 
