@@ -170,6 +170,7 @@ def test_default_and_ci_render_the_expected_objects(default_objects: list, ci_ob
     optional = [
         "ConfigMap",
         "HorizontalPodAutoscaler",
+        "Ingress",
         "NetworkPolicy",
         "PersistentVolumeClaim",
         "PodMonitor",
@@ -504,6 +505,27 @@ def test_the_job_store_is_postgresql_from_an_existing_secret(
                    "valueFrom": {"secretKeyRef": {"name": "forecaster-db-app", "key": "uri"}}}
 
 
+def test_scheduling_extras_and_the_ingress(ci_objects: list[dict[str, Any]]) -> None:
+    ci = _load(CI_VALUES)
+    pod = one(ci_objects, "Deployment")["spec"]["template"]
+    spec, container = pod["spec"], pod["spec"]["containers"][0]
+    for key in ("affinity", "topologySpreadConstraints", "priorityClassName", "serviceAccountName"):
+        assert spec[key] == ci["api"][key], key
+    assert pod["metadata"]["annotations"]["example.com/team"] == "analysis"
+    assert "checksum/secret" in pod["metadata"]["annotations"]  # kept beside the extra annotations
+    assert env_of(container)["FORECASTER_RETRY_AFTER_SECONDS"] == "5"
+    assert {"name": "extra-config", "mountPath": "/config", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "extra-config", "configMap": {"name": "forecaster-extra"}} in spec["volumes"]
+    ingress = one(ci_objects, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"secretName": "forecaster-tls", "hosts": ["forecaster.example.com"]}]
+    rule = ingress["spec"]["rules"][0]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    service = one(ci_objects, "Service")
+    assert rule["host"] == "forecaster.example.com" and backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["number"] == service["spec"]["ports"][0]["port"]
+
+
 def test_generated_credentials(default_objects: list[dict[str, Any]]) -> None:
     data = {k: base64.b64decode(v).decode() for k, v in one(default_objects, "Secret")["data"].items()}
     assert re.fullmatch(r"[A-Za-z0-9]{40}", data["api-keys"])
@@ -699,6 +721,12 @@ def _changed(path: tuple[str, ...], value: Any) -> Any:
         ("imagePullSecrets",): [{"name": "regcred"}],
         ("persistence", "accessMode"): "ReadWriteMany",
         ("api", "replicas"): 0,
+        ("api", "topologySpreadConstraints"): [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                                "whenUnsatisfiable": "DoNotSchedule"}],
+        ("api", "extraEnv"): [{"name": "FORECASTER_RETENTION_DAYS", "value": "7"}],
+        ("api", "extraVolumes"): [{"name": "more", "emptyDir": {}}],
+        ("api", "extraVolumeMounts"): [{"name": "more", "mountPath": "/more"}],
+        ("ingress", "host"): "other.example.com",
     }
     if path in special:
         return special[path]
