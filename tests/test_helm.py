@@ -335,6 +335,10 @@ TEMPLATE_REFUSALS = {
         {"api": {"replicas": 2}},
         "needs persistence.accessMode ReadWriteMany",
     ),
+    "GCS fault tolerance without Redis": (
+        {"ray": {"gcsFaultTolerance": {"enabled": True}}},
+        "needs ray.gcsFaultTolerance.redisAddress",
+    ),
     "two API pods sharing a SQLite store": (
         {"api": {"replicas": 2}, "persistence": {"accessMode": "ReadWriteMany"}},
         "needs database.existingSecret",
@@ -524,6 +528,17 @@ def test_scheduling_extras_and_the_ingress(ci_objects: list[dict[str, Any]]) -> 
     service = one(ci_objects, "Service")
     assert rule["host"] == "forecaster.example.com" and backend["name"] == service["metadata"]["name"]
     assert backend["port"]["number"] == service["spec"]["ports"][0]["port"]
+
+
+def test_gcs_fault_tolerance_keeps_the_head_state_in_redis(
+    default_objects: list[dict[str, Any]], ci_objects: list[dict[str, Any]]
+) -> None:
+    assert "gcsFaultToleranceOptions" not in one(default_objects, "RayCluster")["spec"]
+    options = one(ci_objects, "RayCluster")["spec"]["gcsFaultToleranceOptions"]
+    assert options == {"redisAddress": "forecaster-redis:6379", "redisPassword": {
+        "valueFrom": {"secretKeyRef": {"name": "forecaster-redis", "key": "password"}}}}
+    batch = one(ci_objects, "RayJob")["spec"]["rayClusterSpec"]
+    assert "gcsFaultToleranceOptions" not in batch  # a batch cluster lives for one run
 
 
 def test_generated_credentials(default_objects: list[dict[str, Any]]) -> None:
@@ -727,6 +742,7 @@ def _changed(path: tuple[str, ...], value: Any) -> Any:
         ("api", "extraVolumes"): [{"name": "more", "emptyDir": {}}],
         ("api", "extraVolumeMounts"): [{"name": "more", "mountPath": "/more"}],
         ("ingress", "host"): "other.example.com",
+        ("ray", "gcsFaultTolerance", "redisAddress"): "other-redis:6380",
     }
     if path in special:
         return special[path]

@@ -167,6 +167,21 @@ rayVersion: {{ $root.Values.ray.version | quote }}
 authOptions:
   mode: token
   secretName: {{ include "forecaster.secretName" $root }}
+{{- with $root.Values.ray.gcsFaultTolerance }}
+{{- if and .enabled (not $batch) }}
+{{- if not .redisAddress }}
+{{- fail "ray.gcsFaultTolerance.enabled needs ray.gcsFaultTolerance.redisAddress" }}
+{{- end }}
+# The head keeps its state in Redis: a restarted head finds its workers and tasks again.
+gcsFaultToleranceOptions:
+  redisAddress: {{ .redisAddress | quote }}
+  {{- if .redisPasswordSecret }}
+  redisPassword:
+    valueFrom:
+      secretKeyRef: {name: {{ .redisPasswordSecret }}, key: {{ .redisPasswordKey }}}
+  {{- end }}
+{{- end }}
+{{- end }}
 {{- if not $batch }}
 enableInTreeAutoscaling: true
 autoscalerOptions:
