@@ -60,6 +60,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     using_ray = settings.executor == "ray"
     # Undone in reverse order at shutdown, and as far as it got if start-up fails.
     with ExitStack() as undo:
+        settings.results_dir.mkdir(parents=True, exist_ok=True)  # with PostgreSQL, nothing else makes it
         location = settings.store_location
         if isinstance(location, Path):
             check_not_emptied(location, settings.results_dir)

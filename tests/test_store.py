@@ -198,13 +198,14 @@ def test_migrations_run_once_and_a_store_reopens_with_its_jobs(store: JobStore, 
 
 
 def test_the_service_keeps_its_jobs_in_postgresql_across_restarts(database_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, executor="serial", database_url=database_url)
+    data_dir = tmp_path / "not" / "made" / "yet"  # the service makes it: no SQLite file does
+    settings = Settings(data_dir=data_dir, executor="serial", database_url=database_url)
     body = {"policy": "digital", "economies": ["CHN", "USA"], "horizon_years": 3, "draws": 200}
     with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/readyz").json() == {"status": "ready"}  # before any job wrote a file
         job = client.post("/v1/forecasts", json=body).json()["id"]
         assert finished(client, job)["status"] == "succeeded"
-        assert client.get("/readyz").json() == {"status": "ready"}
-    assert not (tmp_path / "jobs.sqlite3").exists()  # the records are in the database
+    assert not (data_dir / "jobs.sqlite3").exists()  # the records are in the database
     with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:  # a new process
         assert client.get(f"/v1/forecasts/{job}").json()["status"] == "succeeded"
         assert client.get(f"/v1/forecasts/{job}/summary").status_code == 200
