@@ -7,8 +7,9 @@ lifespan has started); a route names what it needs by type.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -25,42 +26,21 @@ API_KEY_HEADER = "X-API-Key"
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when keys are set")
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _state(name: str) -> Callable[[Request], Any]:
+    """Return a dependency that gives the part ``name`` of the app's state."""
+
+    def part(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return part
 
 
-def _calibration(request: Request) -> Calibration:
-    calibration: Calibration = request.app.state.calibration
-    return calibration
-
-
-def _metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
-def _store(request: Request) -> JobStore:
-    store: JobStore = request.app.state.store
-    return store
-
-
-def _runner(request: Request) -> JobRunner:
-    runner: JobRunner = request.app.state.runner
-    return runner
-
-
-def _results(request: Request) -> ResultFiles:
-    results: ResultFiles = request.app.state.results
-    return results
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-CalibrationDep = Annotated[Calibration, Depends(_calibration)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
-StoreDep = Annotated[JobStore, Depends(_store)]
-RunnerDep = Annotated[JobRunner, Depends(_runner)]
-ResultsDep = Annotated[ResultFiles, Depends(_results)]
+SettingsDep = Annotated[Settings, Depends(_state("settings"))]
+CalibrationDep = Annotated[Calibration, Depends(_state("calibration"))]
+MetricsDep = Annotated[Metrics, Depends(_state("metrics"))]
+StoreDep = Annotated[JobStore, Depends(_state("store"))]
+RunnerDep = Annotated[JobRunner, Depends(_state("runner"))]
+ResultsDep = Annotated[ResultFiles, Depends(_state("results"))]
 
 
 def require_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key)]) -> None:

@@ -91,19 +91,9 @@ def build_inputs(
     RequestError, PolicyError
         If the request's economies or lever timing do not fit the calibration.
     """
-    economies = request.economies or None
-    policy = build_params(
-        calibration, request.policy, economies=economies,
-        horizon_years=request.horizon_years, assumptions=assumptions,
-    )
-    baseline = (
-        build_params(
-            calibration, PRESETS["baseline"], economies=economies,
-            horizon_years=request.horizon_years, assumptions=assumptions,
-        )
-        if request.compare_to_baseline
-        else None
-    )
+    mixes = [request.policy, PRESETS["baseline"]] if request.compare_to_baseline else [request.policy]
+    built = build_mix_inputs(request, mixes, calibration, assumptions).mixes
+    policy, baseline = built[0], (built[1] if len(built) > 1 else None)
     return SimulationInputs(policy, baseline, request.shock_scale, request.parameter_scale)
 
 

@@ -128,8 +128,8 @@ def sobol_indices(outputs: FloatArray, groups: Sequence[str], seed: int) -> dict
 
 def check_sensitivity(
     request: ForecastRequest, groups: Sequence[str] | None, calibration: Calibration
-) -> tuple[str, ...]:
-    """Check a sensitivity analysis before any work and return its groups.
+) -> DesignInputs:
+    """Check a sensitivity analysis before any work and return what its tasks share.
 
     Raises
     ------
@@ -141,8 +141,7 @@ def check_sensitivity(
     if not chosen or set(chosen) - set(GROUPS) or len(set(chosen)) != len(chosen):
         raise RequestError("groups", f"must be distinct names among {list(GROUPS)}, got {list(chosen)!r}")
     check_per_draw_size(request, calibration, len(chosen) + 2)
-    build_inputs(request, calibration)
-    return chosen
+    return DesignInputs(build_inputs(request, calibration), chosen)
 
 
 def sensitivity(
@@ -180,8 +179,8 @@ def sensitivity(
         If a group is unknown, or the design would not fit in memory.
     """
     calibration = calibration or load_calibration()
-    chosen = check_sensitivity(request, groups, calibration)
-    inputs = DesignInputs(build_inputs(request, calibration), chosen)
+    inputs = check_sensitivity(request, groups, calibration)
+    chosen = inputs.groups
     blocks = plan_blocks(request.n_draws, request.seed, request.block_size)
     results: list[DesignResult] = []
     cells = inputs.simulation.cells_per_draw * (len(chosen) + 2)
