@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -25,6 +26,12 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "P
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: Reads the Ray cluster's CPUs, all and not in use (None while Ray is not ready).
 RayCpus = Callable[[], tuple[float, float] | None]
+#: How a replica's run of a job ends: its result recorded (``succeeded``, ``failed``), cancelled
+#: here, ``stopped`` because the store no longer held it for this run (cancelled on another
+#: replica, or taken over after a lost lease), ``requeued`` (the service stopping, the Ray cluster
+#: lost), or ``discarded``: run to the end but no longer this run's to record.
+RunOutcome = Literal["succeeded", "failed", "cancelled", "stopped", "requeued", "discarded"]
+RUN_OUTCOMES: tuple[RunOutcome, ...] = get_args(RunOutcome)
 #: Buckets of one job's simulation time, in seconds.
 SIMULATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 
@@ -82,6 +89,12 @@ class Metrics:
             "forecaster_draws_simulated", "Monte-Carlo draws simulated by finished jobs",
             registry=self.registry,
         )
+        self.runs = Counter(
+            "forecaster_job_runs", "Runs of jobs on this replica by how they ended (RUN_OUTCOMES)",
+            ["outcome"], registry=self.registry,
+        )
+        for outcome in RUN_OUTCOMES:  # every outcome reported from the start, as 0 until it happens
+            self.runs.labels(outcome)
         self.damaged_results = Counter(
             "forecaster_damaged_results", "Result files found missing or not matching their recorded SHA-256",
             registry=self.registry,

@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from api.jobs import JobSpec
-from api.metrics import Metrics
+from api.metrics import Metrics, RunOutcome
 from api.results import MEGABYTE, check_storage, estimated_bytes, write_results
 from api.settings import Settings
 from api.store import LEASE_SECONDS, Claim, JobRecord, JobStatus, JobStore, StoreUnavailableError, job_id
@@ -235,14 +235,17 @@ class JobRunner:
 
         heart = threading.Thread(target=beat, name=f"lease-{claim.job[:8]}", daemon=True)
         heart.start()
+        outcome: RunOutcome = "failed"  # unless the run says otherwise (an exception the runner logs)
         try:
-            self._run_claimed(claim, lost)
+            outcome = self._run_claimed(claim, lost)
         finally:
+            self.metrics.runs.labels(outcome).inc()
             done.set()
             heart.join()
             self._cancelled.discard(claim.job)  # a cancel of this run has done its work
 
-    def _run_claimed(self, claim: Claim, lost: threading.Event) -> None:
+    def _run_claimed(self, claim: Claim, lost: threading.Event) -> RunOutcome:
+        """Run a claimed job to one of its ends; return which (:data:`api.metrics.RUN_OUTCOMES`)."""
         job = claim.job
         record = self.store.get(job)
         assert record is not None
@@ -283,32 +286,35 @@ class JobRunner:
                                        or cluster_lost()),
             )
             if lost.is_set():  # cancelled elsewhere or taken over while the last block ran
-                raise CancelledError(f"job {job} no longer held by this run")
+                return "discarded"
             files = write_results(self.settings.results_dir / job, result, writer=f"attempt{claim.attempt}")
         except CancelledError:
             if lost.is_set():
-                return  # the store says cancelled, or another replica runs the job now
+                return "stopped"  # the store says cancelled, or another replica runs the job now
             if self._stopping.is_set():
                 self.store.requeue(claim)  # the service is stopping: any replica may run it again
-            elif lost_cluster and job not in self._cancelled:
+                return "requeued"
+            if lost_cluster and job not in self._cancelled:
                 log.warning("job %s interrupted, the Ray cluster was lost (%s): queued again", job,
                             lost_cluster[0])
                 self.store.requeue(claim)
                 self._wake.set()
-            return  # otherwise the store already says cancelled
+                return "requeued"
+            return "cancelled"  # the store already says so
         except ForecasterError as error:
             finish("failed", str(error))
-            return
+            return "failed"
         except OSError as error:  # the results could not be written (their partial files are gone)
             log.exception("job %s: results not written", job)
             finish("failed", f"the results could not be written: {error}")
-            return
+            return "failed"
         except Exception as error:  # a job must end in a state, whatever went wrong
             log.exception("job %s failed", job)
             finish("failed", f"internal error: {type(error).__name__}: {error}")
-            return
+            return "failed"
         if not finish("succeeded", files=files):  # cancelled after its last block
             shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
-            return
+            return "discarded"
         self.metrics.draws.inc(spec.request.n_draws)
         self.metrics.simulation.observe(time.perf_counter() - started)
+        return "succeeded"

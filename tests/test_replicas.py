@@ -2,7 +2,8 @@
 
 Jobs are claimed under leases: a replica killed mid-run loses its job to the other once its lease
 runs out, and the rerun is bit-identical; a replica paused past its lease cannot write over the
-run that took its job; concurrent submits run each job exactly once; a rolling restart loses no job.
+run that took its job; concurrent submits run each job exactly once; a rolling restart loses no job;
+the active-job cap is counted across replicas, and a cancel on one stops the run on the other.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from live_server import finished, free_port, process, wait_for
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.results import summary_document
 from api.schema import parse_request
@@ -152,3 +154,82 @@ def test_a_rolling_restart_of_both_replicas_loses_no_job(tmp_path: Path, databas
             for job in ids:
                 assert finished(client, job, timeout=300)["status"] == "succeeded"
     assert os.listdir(tmp_path / "results") and not list((tmp_path / "results").glob("*.partial"))
+
+
+def _runs(client: httpx.Client, outcome: str) -> float:
+    """This replica's ``forecaster_job_runs_total`` for ``outcome``, read from its /metrics."""
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "forecaster_job_runs_total" and sample.labels["outcome"] == outcome:
+                return sample.value
+    raise AssertionError(f"no forecaster_job_runs_total{{outcome={outcome!r}}}")
+
+
+def test_the_cap_and_cancellation_hold_across_replicas(tmp_path: Path, database_url: str) -> None:
+    # Long enough (about 20 s serial) that a run which ignored a cancel would be seen to finish.
+    slow = [{**LONG, "draws": 100_000, "seed": seed} for seed in range(3)]
+    env = {"FORECASTER_DATABASE_URL": database_url, "FORECASTER_LEASE_SECONDS": LEASE,
+           "FORECASTER_MAX_ACTIVE_JOBS": "2", "FORECASTER_RETRY_AFTER_SECONDS": "7"}
+    with ExitStack() as stack:
+        started = []
+        for _ in range(2):
+            port = free_port()
+            child = stack.enter_context(process(tmp_path, port, **env))
+            started.append((child, stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}"))))
+        (_, a), (_, b) = started
+        first, second = (a.post("/v1/forecasts", json=body) for body in slow[:2])
+        assert (first.status_code, second.status_code) == (202, 202)
+        refused = b.post("/v1/forecasts", json=slow[2])  # two active jobs, counted in the database
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "7", refused.text
+        job = first.json()["id"]
+        wait_for(lambda: a.get(f"/v1/forecasts/{job}").json()["progress"] > 0, timeout=120)
+        store = JobStore(database_url)
+        try:
+            holder = store.get(job)
+        finally:
+            store.close()
+        assert holder is not None and holder.lease_owner is not None
+        running, other = started if str(started[0][0].pid) in holder.lease_owner else started[::-1]
+        cancelled = other[1].delete(f"/v1/forecasts/{job}")  # on the replica that is not running it
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        # The running replica learns of it at its next heartbeat and stops the run mid-way.
+        wait_for(lambda: _runs(running[1], "stopped") == 1, timeout=60)
+        assert _runs(running[1], "discarded") == 0 and _runs(running[1], "succeeded") == 0
+        assert running[1].get(f"/v1/forecasts/{job}").json()["status"] == "cancelled"
+        assert not (tmp_path / "results" / job).exists()
+        # A place is free again, on either replica.
+        assert b.post("/v1/forecasts", json=slow[2]).status_code == 202
+
+
+def test_a_database_restart_loses_no_job(
+    tmp_path: Path, calibration: Calibration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR", str(tmp_path)))  # as conftest
+    import pgserver  # a server of this test's own: it is stopped and started again
+
+    server = pgserver.get_server(tmp_path / "postgres", cleanup_mode="stop")
+    url = server.get_uri()
+    try:
+        port = free_port()
+        env = {"FORECASTER_DATABASE_URL": url, "FORECASTER_LEASE_SECONDS": LEASE}
+        with process(tmp_path / "data", port, **env), \
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            body = {**LONG, "draws": 30_000}
+            job = client.post("/v1/forecasts", json=body).json()["id"]
+            wait_for(lambda: client.get(f"/v1/forecasts/{job}").json()["progress"] > 0, timeout=120)
+            server.cleanup()  # the last handle: the server stops (pg_ctl stop), its data stays
+            down = client.post("/v1/forecasts", json={**body, "seed": 12})
+            assert down.status_code == 503 and "retry-after" in down.headers, down.text
+            assert client.get("/readyz").status_code == 503
+            server = pgserver.get_server(tmp_path / "postgres", cleanup_mode="stop")  # back, same data
+            assert server.get_uri() == url
+            record = finished(client, job, timeout=300)
+            assert record["status"] == "succeeded"
+            summary = client.get(f"/v1/forecasts/{job}/summary").json()
+            assert summary == _expected(record["request"], calibration)
+            again = client.post("/v1/forecasts", json={**body, "seed": 12})
+            assert again.status_code == 202
+            assert finished(client, again.json()["id"], 300)["status"] == "succeeded"
+            assert client.get("/readyz").status_code == 200
+    finally:
+        server.cleanup()
