@@ -32,7 +32,7 @@ COPY cluster ./cluster
 # The constraint stops the resolver from moving Ray off the pinned version; the last line
 # fails the build if it did anyway.
 RUN echo "ray==${RAY_VERSION}" > /tmp/constraints.txt \
- && pip install --constraint /tmp/constraints.txt . \
+ && pip install --constraint /tmp/constraints.txt ".[s3]" \
  && python -c "import ray; assert ray.__version__ == '${RAY_VERSION}', ray.__version__"
 
 # ---- runtime: the virtual environment on a clean base, as an unprivileged user -----------

@@ -23,7 +23,6 @@ from fastapi.staticfiles import StaticFiles
 from api import problems
 from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import BodySizeLimit
-from api.results import ResultFiles
 from api.routes import analyses, catalogue, forecasts, jobs, ops
 from api.runner import JobRunner
 from api.settings import Settings
@@ -83,7 +82,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                            cluster_problem=_ray_problem if using_ray else None,
                            reconnect=reconnect if owned else None, lease_seconds=settings.lease_seconds)
         app.state.store, app.state.runner = store, runner
-        app.state.results = ResultFiles(settings.results_dir, store, metrics)
+        app.state.results = runner.results
         runner.start()
         undo.callback(runner.stop)
         yield

@@ -1,5 +1,9 @@
 """A finished job's files, one directory per job id, and the JSON form of its summary.
 
+They live in the data directory (shared by replicas on a ReadWriteMany volume) or, with
+``FORECASTER_RESULTS_URL``, in object storage with the data directory as each replica's
+cache (:class:`ResultFiles`).
+
 Files written when the job finishes: ``summary.nc``, ``summary.json`` (what
 ``GET /v1/forecasts/{id}/summary`` serves) and ``draws.nc`` (every draw, when
 the run kept them). Derived from ``summary.nc`` on first request, so they do
@@ -12,11 +16,14 @@ import hashlib
 import json
 import math
 import shutil
+import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from threading import get_ident
 from typing import Any
 
+import fsspec
 import numpy as np
 import xarray as xr
 
@@ -52,6 +59,12 @@ class InsufficientStorageError(ForecasterError):
     """The data volume has too little free space for a job's files (and the floor kept free)."""
 
     http_status, problem, retry_later = 507, "insufficient-storage", True
+
+
+class ResultStoreUnavailableError(ForecasterError):
+    """The remote result store (object storage) could not be reached to read a job's file."""
+
+    http_status, problem, retry_later = 503, "unavailable", True
 
 
 class DamagedResultError(ForecasterError):
@@ -222,24 +235,78 @@ def analysis_chart_file(directory: Path, kind: str, economy: str) -> Path:
 
 
 class ResultFiles:
-    """A succeeded job's files, each checked against the SHA-256 recorded when it was written.
+    """Every job's files: written, checked against their recorded SHA-256, copied out, deleted.
+
+    Files are written to ``results_dir`` (one directory per job, renamed into place). With a
+    ``remote_url`` (any fsspec URL, e.g. ``s3://BUCKET/PREFIX``), each succeeded job's files are
+    also uploaded there before the job is marked succeeded, and ``results_dir`` is only this
+    replica's cache: a file missing from it is downloaded on first read. Without one,
+    ``results_dir`` is where the files live, shared by replicas on a ReadWriteMany volume.
 
     A file is checked on first read and remembered while its size and time stay the same. A
     missing or changed file marks the job failed (submitting it again recomputes the same
     result) and raises :class:`DamagedResultError` naming the job.
     """
 
-    def __init__(self, results_dir: Path, store: JobStore, metrics: Metrics) -> None:
+    def __init__(
+        self, results_dir: Path, store: JobStore, metrics: Metrics, remote_url: str | None = None
+    ) -> None:
         self.results_dir, self.store, self.metrics = results_dir, store, metrics
+        self.remote_url = remote_url
+        # fsspec picks the filesystem from the URL's protocol (s3fs for s3://); credentials and
+        # endpoint come from that library's usual environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL),
+        # read now: an instance of this store's own, not one fsspec cached with another environment.
+        self._remote = (None if remote_url is None
+                        else fsspec.core.url_to_fs(remote_url, skip_instance_cache=True))
         self._checked: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256 found equal
 
+    def write(self, job: str, result: Forecast | xr.Dataset, writer: str = "") -> dict[str, str]:
+        """Write a job's files (:func:`write_results`) and upload them; return their SHA-256 by name.
+
+        Raises
+        ------
+        OSError
+            If the files could not be written, or not uploaded (the local copy is then removed).
+        """
+        directory = self.results_dir / job
+        digests = write_results(directory, result, writer)
+        if self._remote is not None:
+            filesystem, root = self._remote
+            try:  # each object is replaced whole; readers look only once the job says succeeded
+                for name in digests:
+                    filesystem.put_file(str(directory / name), f"{root}/{job}/{name}")
+            except Exception as error:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise OSError(f"result store {self.remote_url}: {type(error).__name__}: {error}") from error
+        return digests
+
+    def delete(self, job: str) -> None:
+        """Remove a job's files, here and in the remote store."""
+        shutil.rmtree(self.results_dir / job, ignore_errors=True)
+        if self._remote is not None:
+            filesystem, root = self._remote
+            filesystem.invalidate_cache()
+            with suppress(FileNotFoundError):
+                filesystem.rm(f"{root}/{job}", recursive=True)
+
+    def prune_cache(self, max_age_seconds: float) -> None:
+        """With a remote store, drop local copies older than ``max_age_seconds`` (they are a cache)."""
+        if self._remote is None or not self.results_dir.is_dir():
+            return
+        oldest = time.time() - max_age_seconds
+        for directory in self.results_dir.iterdir():
+            if directory.is_dir() and directory.stat().st_mtime < oldest:
+                shutil.rmtree(directory, ignore_errors=True)
+
     def path(self, record: JobRecord, name: str) -> Path:
-        """Return the path of ``record``'s file ``name``, checked."""
+        """Return the local path of ``record``'s file ``name``, checked (downloaded first if need be)."""
         path = self.results_dir / record.id / name
         if record.files is None:
             return path  # written before checksums were recorded
         expected = record.files.get(name)
         try:
+            if expected is not None and not path.exists():
+                self._download(record.id, name, path)
             status = path.stat()
             key = (str(path), status.st_size, status.st_mtime_ns)
             known = self._checked.get(key) == expected
@@ -258,6 +325,26 @@ class ResultFiles:
             self._checked.clear()
         self._checked[key] = str(expected)
         return path
+
+    def _download(self, job: str, name: str, path: Path) -> None:
+        """Copy a file from the remote store (if there is one) to ``path``, through a name of its own."""
+        if self._remote is None:
+            return
+        filesystem, root = self._remote
+        partial = path.with_name(f".{name}.{get_ident()}.download")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            filesystem.get_file(f"{root}/{job}/{name}", str(partial))
+            partial.replace(path)
+        except FileNotFoundError:  # the caller reports the file missing
+            partial.unlink(missing_ok=True)
+            raise
+        except Exception as error:  # unreachable, refused: the file may well be there
+            partial.unlink(missing_ok=True)
+            raise ResultStoreUnavailableError(
+                f"result store {self.remote_url} did not answer ({type(error).__name__}: {error}); "
+                "try again later"
+            ) from error
 
     def kept_draws(self, record: JobRecord) -> bool:
         """Whether the job kept every draw (else its data file is the summary)."""

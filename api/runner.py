@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from api.jobs import JobSpec
 from api.metrics import Metrics, RunOutcome
-from api.results import MEGABYTE, check_storage, estimated_bytes, write_results
+from api.results import MEGABYTE, ResultFiles, check_storage, estimated_bytes
 from api.settings import Settings
 from api.store import LEASE_SECONDS, Claim, JobRecord, JobStatus, JobStore, StoreUnavailableError, job_id
 from cluster import ClusterUnavailableError
@@ -96,6 +96,8 @@ class JobRunner:
         self.executor = executor
         self.metrics = metrics
         self.lease_seconds = lease_seconds
+        #: The jobs' files, written here and served by the routes.
+        self.results = ResultFiles(settings.results_dir, store, metrics, settings.results_url)
         #: Who this runner is, in the store's leases: host, process and a random tag.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         #: Set by a submit to this replica, so that the runner looks at the store at once.
@@ -157,8 +159,10 @@ class JobRunner:
 
     def expire(self) -> None:
         """Delete jobs, and their files, that finished more than ``retention_days`` ago."""
-        for job in self.store.expire(timedelta(days=self.settings.retention_days)):
-            shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
+        retention = timedelta(days=self.settings.retention_days)
+        for job in self.store.expire(retention):
+            self.results.delete(job)
+        self.results.prune_cache(retention.total_seconds())  # copies of jobs another replica expired
 
     def _check_storage(self, spec: JobSpec) -> None:
         economies = len(spec.request.economies or self.calibration.economies)
@@ -287,7 +291,7 @@ class JobRunner:
             )
             if lost.is_set():  # cancelled elsewhere or taken over while the last block ran
                 return "discarded"
-            files = write_results(self.settings.results_dir / job, result, writer=f"attempt{claim.attempt}")
+            files = self.results.write(job, result, writer=f"attempt{claim.attempt}")
         except CancelledError:
             if lost.is_set():
                 return "stopped"  # the store says cancelled, or another replica runs the job now
@@ -313,7 +317,7 @@ class JobRunner:
             finish("failed", f"internal error: {type(error).__name__}: {error}")
             return "failed"
         if not finish("succeeded", files=files):  # cancelled after its last block
-            shutil.rmtree(self.settings.results_dir / job, ignore_errors=True)
+            self.results.delete(job)
             return "discarded"
         self.metrics.draws.inc(spec.request.n_draws)
         self.metrics.simulation.observe(time.perf_counter() - started)

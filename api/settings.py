@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+import fsspec
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
@@ -29,6 +30,10 @@ class Settings(RayEnvironment):
     database_url: SecretStr | None = Field(
         None, description="postgresql://USER:PASSWORD@HOST:PORT/DB for a job store that replicas share "
         "(docs/deploy.md); unset: SQLite in data_dir",
+    )
+    results_url: str | None = Field(
+        None, description="fsspec URL (s3://BUCKET/PREFIX) of object storage that keeps every job's result "
+        "files for all replicas, data_dir then being each replica's cache (docs/deploy.md); unset: data_dir",
     )
     calibration: Path | None = Field(None, description="calibration JSON (default: the shipped one)")
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -54,6 +59,18 @@ class Settings(RayEnvironment):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("results_url")
+    @classmethod
+    def _known_protocol(cls, value: str | None) -> str | None:
+        """Refuse at start-up a URL whose filesystem fsspec does not know or cannot load (s3fs missing)."""
+        if value is not None:
+            protocol = fsspec.core.split_protocol(value)[0] or "file"
+            try:
+                fsspec.get_filesystem_class(protocol)
+            except (ValueError, ImportError) as error:
+                raise ValueError(f"cannot keep results at {value!r}: {error}") from error
         return value
 
     @property

@@ -42,6 +42,7 @@ from packaging.specifiers import SpecifierSet
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "forecaster"
 CI_VALUES = CHART / "ci" / "ci-values.yaml"
+PRODUCTION_VALUES = CHART / "examples" / "production-values.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 KUBERAY_VERSION = "v1.7.0"
 CRD_DIR = Path(os.environ.get("KUBERAY_CRDS", ROOT / "tests" / "fixtures" / "kuberay-crds"))
@@ -172,12 +173,14 @@ def test_default_and_ci_render_the_expected_objects(default_objects: list, ci_ob
         "HorizontalPodAutoscaler",
         "Ingress",
         "NetworkPolicy",
-        "PersistentVolumeClaim",
+        "PersistentVolumeClaim",  # the batch outputs'
         "PodMonitor",
         "RayJob",
         "ServiceMonitor",
     ]
-    assert kinds(ci_objects) == sorted(base + optional)
+    # With object storage and PostgreSQL, the API claims no volume (each pod caches in an emptyDir).
+    api_claim = base.index("PersistentVolumeClaim")
+    assert kinds(ci_objects) == sorted(base[:api_claim] + base[api_claim + 1 :] + optional)
 
 
 # ---- schemas: KubeRay CRDs and Kubernetes ----------------------------------------------------
@@ -333,7 +336,11 @@ TEMPLATE_REFUSALS = {
     ),
     "two API pods on one ReadWriteOnce volume": (
         {"api": {"replicas": 2}},
-        "needs persistence.accessMode ReadWriteMany",
+        "needs results.url or persistence.accessMode ReadWriteMany",
+    ),
+    "two API pods with object storage but a SQLite store": (
+        {"api": {"replicas": 2}, "results": {"url": "s3://bucket/results"}},
+        "needs database.existingSecret",
     ),
     "GCS fault tolerance without Redis": (
         {"ray": {"gcsFaultTolerance": {"enabled": True}}},
@@ -345,7 +352,7 @@ TEMPLATE_REFUSALS = {
     ),
     "autoscaling on one ReadWriteOnce volume": (
         {"autoscaling": {"enabled": True}},
-        "needs persistence.accessMode ReadWriteMany",
+        "needs results.url or persistence.accessMode ReadWriteMany",
     ),
 }
 
@@ -509,6 +516,52 @@ def test_the_job_store_is_postgresql_from_an_existing_secret(
                    "valueFrom": {"secretKeyRef": {"name": "forecaster-db-app", "key": "uri"}}}
 
 
+def test_several_api_pods_share_results_in_object_storage_or_on_a_shared_volume(
+    chart: helm.Chart, ci_objects: list[dict[str, Any]]
+) -> None:
+    def api_pod(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        spec = one(objects, "Deployment")["spec"]["template"]["spec"]
+        data = next(volume for volume in spec["volumes"] if volume["name"] == "data")
+        return spec["containers"][0], data
+
+    # Object storage and PostgreSQL (the CI values): /data is each pod's cache, an emptyDir.
+    container, data = api_pod(ci_objects)
+    assert data == {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}
+    assert not [o for o in ci_objects if o["kind"] == "PersistentVolumeClaim"
+                and o["metadata"]["labels"].get("app.kubernetes.io/component") == "api"]
+    assert env_of(container)["FORECASTER_RESULTS_URL"] == "s3://forecaster-ci/results"
+    assert env_of(container)["AWS_ENDPOINT_URL"] == "http://minio.storage:9000"
+    assert container["envFrom"] == [{"secretRef": {"name": "forecaster-ci-s3"}}]
+    # A shared ReadWriteMany volume instead: one claim for all pods.
+    shared = {**FIXED_AUTH, "api": {"replicas": 2}, "persistence": {"accessMode": "ReadWriteMany"},
+              "database": {"existingSecret": "db", "urlKey": "uri"}}
+    objects = render(chart, shared)
+    container, data = api_pod(objects)
+    claim = one(objects, "PersistentVolumeClaim", "api")
+    for obj in (one(objects, "Deployment"), claim):
+        kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[-1], strict=True)
+    assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert "FORECASTER_RESULTS_URL" not in env_of(container)
+    assert one(objects, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+def test_the_production_example_renders_valid_objects_with_several_pods(
+    chart: helm.Chart, crd_validators: dict[str, jsonschema.Draft7Validator]
+) -> None:
+    report = helm.lint(CHART, _load(PRODUCTION_VALUES), strict=True)
+    assert not report["errors"], report
+    objects = render(chart, _load(PRODUCTION_VALUES))
+    for obj in objects:
+        if obj["apiVersion"].startswith("ray.io/"):
+            assert crd_errors(crd_validators, obj) == []
+        elif not obj["apiVersion"].startswith("monitoring.coreos.com/"):
+            kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[-1], strict=True)
+    assert "Secret" not in kinds(objects) and "PersistentVolumeClaim" not in kinds(objects)
+    assert one(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 2
+    assert one(objects, "Deployment")["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
 def test_scheduling_extras_and_the_ingress(ci_objects: list[dict[str, Any]]) -> None:
     ci = _load(CI_VALUES)
     pod = one(ci_objects, "Deployment")["spec"]["template"]
@@ -650,7 +703,6 @@ def test_disruption_budgets_autoscaler_and_monitors(ci_objects: list[dict[str, A
         "name": deployment["metadata"]["name"],
     }
     assert "replicas" not in deployment["spec"] and deployment["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert one(ci_objects, "PersistentVolumeClaim", "api")["spec"]["accessModes"] == ["ReadWriteMany"]
     # The ServiceMonitor finds the API Service and its port; the PodMonitor every Ray pod.
     service = one(ci_objects, "Service")
     monitor = one(ci_objects, "ServiceMonitor")
@@ -743,6 +795,8 @@ def _changed(path: tuple[str, ...], value: Any) -> Any:
         ("api", "extraVolumeMounts"): [{"name": "more", "mountPath": "/more"}],
         ("ingress", "host"): "other.example.com",
         ("ray", "gcsFaultTolerance", "redisAddress"): "other-redis:6380",
+        ("results", "url"): "s3://other-bucket/results",
+        ("results", "endpoint"): "https://s3.example.com",
     }
     if path in special:
         return special[path]

@@ -45,6 +45,12 @@ short enough that the head Service name stays the one the API is told to connect
 {{- .Values.persistence.existingClaim | default (include "forecaster.nameWith" (list . "data")) }}
 {{- end }}
 
+{{/* "true" when /data holds nothing that must last (jobs in PostgreSQL, results in object
+storage): each API pod then caches files in an emptyDir instead of sharing a claim. */}}
+{{- define "forecaster.dataIsCache" -}}
+{{- if and .Values.results.url .Values.database.existingSecret }}true{{ end }}
+{{- end }}
+
 {{- define "forecaster.batchClaimName" -}}
 {{- .Values.batch.persistence.existingClaim | default (include "forecaster.nameWith" (list . "batch")) }}
 {{- end }}
