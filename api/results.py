@@ -186,8 +186,21 @@ def write_results(directory: Path, result: Forecast | xr.Dataset, writer: str = 
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    shutil.rmtree(directory, ignore_errors=True)  # an older, superseded attempt
-    partial.replace(directory)
+
+    def in_place() -> bool:  # another run of this job (same seeds) already put the same files there
+        return all((directory / name).is_file() and sha256_of(directory / name) == digest
+                   for name, digest in digests.items())
+
+    try:
+        if not in_place():  # else leave them: replacing them would hide them from readers a moment
+            shutil.rmtree(directory, ignore_errors=True)  # an older, superseded attempt
+            try:
+                partial.replace(directory)
+            except OSError:
+                if not in_place():  # unless the other run renamed its (identical) files in first
+                    raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)  # gone already once renamed
     return digests
 
 

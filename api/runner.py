@@ -316,9 +316,11 @@ class JobRunner:
             log.exception("job %s failed", job)
             finish("failed", f"internal error: {type(error).__name__}: {error}")
             return "failed"
-        if not finish("succeeded", files=files):  # cancelled after its last block
-            self.results.delete(job)
-            return "discarded"
+        if not finish("succeeded", files=files):  # cancelled after its last block, or taken over
+            now = self.store.get(job)
+            if now is None or now.attempt == claim.attempt:  # cancelled: nobody else wrote these files
+                self.results.delete(job)
+            return "discarded"  # else they are the new run's too (same seeds, same bytes): keep them
         self.metrics.draws.inc(spec.request.n_draws)
         self.metrics.simulation.observe(time.perf_counter() - started)
         return "succeeded"

@@ -99,3 +99,56 @@ def test_a_cancel_after_the_last_block_keeps_no_results(
     assert _status(store, job) == "cancelled"
     results_dir = Settings(data_dir=tmp_path, executor="serial").results_dir
     assert not (results_dir / job).exists() and (results_dir / later).exists()
+
+
+def test_a_run_that_lost_its_job_unnoticed_leaves_the_new_runs_files(
+    tmp_path: Path, calibration: Calibration
+) -> None:
+    # A lease long enough that the stale run reaches its end before any heartbeat tells it.
+    settings = Settings(data_dir=tmp_path, executor="serial")
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    executor = SteeredExecutor()
+    metrics = Metrics()
+    runner = JobRunner(store, settings, calibration, executor, metrics, lease_seconds=300)
+    runner.start()
+    try:
+        job = runner.submit(SPEC)[0].id
+        assert executor.at_gate.wait(30)  # this replica's run (attempt 1) has started
+        with store._connect() as db:  # its lease runs out, as if it had stalled
+            db.execute("UPDATE jobs SET lease_until = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (job,))
+        other = store.claim("another replica", job=job)
+        assert other is not None and other.attempt == 2
+        result = SPEC.run(calibration, SerialExecutor(), on_progress=None, should_cancel=lambda: False)
+        files = runner.results.write(job, result, writer="attempt2")
+        assert store.finish(other, "succeeded", files=files)
+        executor.gate.set()  # the stale run goes on, writes the same files, and cannot record them
+        wait_for(lambda: metrics.runs.labels("discarded")._value.get() == 1, timeout=60)
+        record = store.get(job)
+        assert record is not None and (record.status, record.attempt, record.files) == ("succeeded", 2, files)
+        assert runner.results.path(record, "summary.json").exists()  # still there, still intact
+    finally:
+        runner.stop()
+        store.close()
+
+
+def test_files_written_again_by_another_run_stay_in_place_unless_damaged(
+    tmp_path: Path, calibration: Calibration
+) -> None:
+    settings = Settings(data_dir=tmp_path, executor="serial")
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    try:
+        results = JobRunner(store, settings, calibration, SerialExecutor(), Metrics()).results
+        result = SPEC.run(calibration, SerialExecutor(), on_progress=None, should_cancel=lambda: False)
+        first = results.write("job", result, writer="attempt1")
+        directory = settings.results_dir / "job"
+        (directory / "summary.csv").write_text("derived on a first read")
+        before = directory.stat().st_ino
+        # A second run of the same job (a stale replica's) never takes the files away, even briefly.
+        assert results.write("job", result, writer="attempt2") == first
+        assert directory.stat().st_ino == before and (directory / "summary.csv").exists()
+        assert not list(settings.results_dir.glob("*.partial"))
+        (directory / "summary.json").write_text("{}")  # damaged: the next write replaces the files
+        assert results.write("job", result, writer="attempt3") == first
+        assert directory.stat().st_ino != before and not (directory / "summary.csv").exists()
+    finally:
+        store.close()
