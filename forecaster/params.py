@@ -304,6 +304,9 @@ def _members(codes: tuple[str, ...], economies: tuple[str, ...], known: tuple[st
     for code in codes:
         if code not in known:
             raise PolicyError(path, f"unknown economy {code!r}; known economies: {list(known)}")
+        if code not in economies:  # a lever acts between simulated economies only: it would do nothing
+            raise PolicyError(path, f"{code!r} is not among the simulated economies {list(economies)}, so "
+                                    f"its part of the lever would have no effect: add {code!r} to economies")
     if not codes:
         return np.ones(len(economies))
     return np.array([float(code in codes) for code in economies])

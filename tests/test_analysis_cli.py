@@ -26,13 +26,13 @@ def test_attribute_prints_writes_and_adds_up(tmp_path: Path, capsys: pytest.Capt
 
 def test_compare_takes_presets_and_policy_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mine = tmp_path / "mine.json"
-    mine.write_text(json.dumps({"name": "asean-digital",
-                                "digital": {"intensity": 0.8, "enacting": ["ASEAN"]}}))
+    mine.write_text(json.dumps({"name": "us-digital",
+                                "digital": {"intensity": 0.8, "enacting": ["USA"]}}))
     args = ["compare", "--policy", "baseline", "--policy", str(mine), *SMALL, "--out", str(tmp_path)]
     assert main(args) == 0
-    assert "asean-digital" in capsys.readouterr().out
+    assert "us-digital" in capsys.readouterr().out
     with xr.open_dataset(tmp_path / "comparison.nc", engine="scipy") as written:
-        assert list(written.policy.values) == ["baseline", "asean-digital"]
+        assert list(written.policy.values) == ["baseline", "us-digital"]
         np.testing.assert_allclose(written.prob_first.sum("policy"), 1.0)
 
 

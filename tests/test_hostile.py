@@ -118,7 +118,8 @@ def test_the_chart_economy_is_checked_before_the_forecast_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    argv = ["forecast", "--economies", "USA,EU", "--draws", "20", "--horizon", "5", "--out", str(out)]
+    argv = ["forecast", "--preset", "baseline", "--economies", "USA,EU", "--draws", "20", "--horizon", "5",
+            "--out", str(out)]
     assert main([*argv, "--chart-economy", "CHN"]) == 2
     assert "--chart-economy: must be one of the simulated economies ['USA', 'EU'], got 'CHN'" in (
         capsys.readouterr().err

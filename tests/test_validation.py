@@ -69,6 +69,19 @@ def test_unknown_lever_economy_is_refused(calibration: Calibration) -> None:
         build_params(calibration, mix)
 
 
+@pytest.mark.parametrize("role", ["enacting", "partners"])
+def test_a_lever_naming_an_economy_left_out_of_the_simulation_is_refused(
+    calibration: Calibration, role: str
+) -> None:
+    # It would silently have no effect: the policy acts on pairs of simulated economies only.
+    mix = policy_from_dict({"preset": "digital", "digital": {"enacting": ["CHN"], role: ["JPN"]}})
+    with pytest.raises(PolicyError, match=rf"policy.digital.{role}: 'JPN' is not among the simulated "
+                                          r"economies \['CHN', 'USA'\]"):
+        build_params(calibration, mix, economies=("CHN", "USA"))
+    with pytest.raises(PolicyError, match=r"policy.digital.enacting: 'CHN' is not among"):
+        build_params(calibration, PRESETS["digital"], economies=("USA", "EU"))
+
+
 def test_lever_starting_after_horizon_is_refused(calibration: Calibration) -> None:
     mix = policy_from_dict({"hardware": {"intensity": 1, "start_year": 2100}})
     with pytest.raises(PolicyError, match=r"policy.hardware.start_year: must be at most 2033"):
