@@ -115,6 +115,8 @@ def test_a_different_seed_is_a_different_job(service: httpx.Client) -> None:
         ({"policy": {"industrial": {"intensity": 1, "enacting": ["ATLANTIS"]}}},
          "body.policy.industrial.enacting", "ATLANTIS"),
         ({"policy": {"digital": {"colour": "red"}}}, "body.policy.digital.colour", "unknown field"),
+        ({"policy": "digital", "economies": ["USA", "EU"]}, "body.policy.digital.enacting",
+         "'CHN' is not among the simulated economies ['USA', 'EU']"),
         ({"economies": ["CHN", "XXX"]}, "body.economies", "XXX"),
         ({"economies": ["CHN", "USA", "CHN"]}, "body.economies", "['CHN'] more than once"),
         ({"economies": ["CHN"]}, "body.economies", "at least two"),
