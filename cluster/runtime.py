@@ -46,7 +46,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -164,11 +164,17 @@ def auth_mode(environ: Mapping[str, str] = os.environ) -> str:
             "sends one only in token mode (see the README, section 'On Ray')"
         )
     path = environ.get("RAY_AUTH_TOKEN_PATH", "")
-    token_file = Path(path) if path else Path.home() / ".ray" / "auth_token"
+    token_file = _token_file(environ)
     if mode == "token" and not (environ.get("RAY_AUTH_TOKEN") or token_file.is_file()):
         where = f"the file RAY_AUTH_TOKEN_PATH={path}" if path else f"RAY_AUTH_TOKEN or {token_file}"
         raise ClusterUnavailableError(f"RAY_AUTH_MODE=token but there is no token in {where}")
     return mode
+
+
+def _token_file(environ: Mapping[str, str]) -> Path:
+    """Where Ray reads (and, starting a local instance, writes) its token: ``RAY_AUTH_TOKEN_PATH``."""
+    path = environ.get("RAY_AUTH_TOKEN_PATH", "")
+    return Path(path) if path else Path.home() / ".ray" / "auth_token"
 
 
 def code_modules(*packages: str) -> list[str]:
@@ -242,6 +248,10 @@ def _start_embedded(settings: RaySettings) -> None:
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise ClusterUnavailableError(f"cannot start an embedded Ray: {error}") from None
     _start_watchdog(_children() - before)
+    # Ray writes a token it generates readable by every user of the machine (mode 0644); anyone
+    # holding it may run code in this instance. Only its owner's processes need to read it.
+    with suppress(OSError):  # not this user's file, or none (a token given in RAY_AUTH_TOKEN)
+        _token_file(os.environ).chmod(0o600)
     node = ray.get_runtime_context().gcs_address.rsplit(":", 1)[0].strip("[]")
     if not ipaddress.ip_address(node).is_loopback:  # a Ray version that no longer keeps it there
         disconnect()

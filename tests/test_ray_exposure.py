@@ -92,6 +92,12 @@ def test_embedded_ray_listens_on_loopback_only(ray_cluster: None) -> None:
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
 
 
+def test_the_embedded_rays_token_is_readable_by_its_owner_only(ray_cluster: None) -> None:
+    # Ray writes the token it generates with mode 0644; whoever reads it may run code in the instance.
+    token = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    assert token.is_file() and token.stat().st_mode & 0o777 == 0o600
+
+
 def test_killed_service_leaves_no_ray_process_and_its_dashboard_is_on_loopback(tmp_path: Path) -> None:
     """SIGKILL of ``forecaster serve`` (embedded Ray, dashboard on): its Ray processes end within seconds.
 
