@@ -112,6 +112,8 @@ class JobRunner:
 
     def start(self) -> None:
         """Expire old results, remove stale partial files, start working."""
+        if not self.store.shared:  # one process per SQLite store: a job left running has no process
+            self.store.release_leases()
         self.expire()
         # Files of writes that a dead process did not finish (it was killed, the disk filled);
         # a fresh one may be another replica's write in progress.

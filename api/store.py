@@ -441,6 +441,20 @@ class JobStore:
             db.execute("UPDATE jobs SET status = 'failed', error = ? WHERE id = ? AND status = 'succeeded'",
                        (error, job))
 
+    @property
+    def shared(self) -> bool:
+        """Whether several service processes may use this store at once (PostgreSQL; not SQLite)."""
+        return isinstance(self.backend, PostgresBackend)
+
+    def release_leases(self) -> None:
+        """Make every running job claimable now, without waiting for its lease to run out.
+
+        Only for a store no other live process uses (SQLite, one process per data directory):
+        whatever ran those jobs is gone.
+        """
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET lease_until = NULL WHERE status = 'running'")
+
     def requeue(self, claim: Claim) -> None:
         """Put a running job back in the queue (its replica stops, or lost Ray), if the run holds it."""
         with self._connect() as db:

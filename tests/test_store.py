@@ -210,3 +210,21 @@ def test_the_service_keeps_its_jobs_in_postgresql_across_restarts(database_url: 
         assert client.get(f"/v1/forecasts/{job}").json()["status"] == "succeeded"
         assert client.get(f"/v1/forecasts/{job}/summary").status_code == 200
         assert client.post("/v1/forecasts", json=body).status_code == 200  # the same job, not rerun
+
+
+def test_a_sqlite_service_reruns_at_once_the_job_its_dead_process_was_running(
+    tmp_path: Path, calibration: Calibration
+) -> None:
+    settings = Settings(data_dir=tmp_path, executor="serial")
+    store = JobStore(settings.store_location)
+    try:
+        job = job_id(SPEC, calibration.digest)
+        store.submit(job, SPEC, capacity=5)
+        crashed = store.claim("a process killed mid-run", lease_seconds=3600)
+        assert crashed is not None and not store.shared
+    finally:
+        store.close()
+    # Restarted on the same SQLite file: no other process can hold it, so no lease to wait out.
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        record = finished(client, job, timeout=60)
+    assert record["status"] == "succeeded"
