@@ -86,7 +86,7 @@ class Metrics:
             ["method", "route", "status"], buckets=HTTP_BUCKETS, registry=self.registry,
         )
         self.draws = Counter(
-            "forecaster_draws_simulated", "Monte-Carlo draws simulated by finished jobs",
+            "forecaster_draws_simulated", "Monte-Carlo draws requested by jobs that succeeded (once per analysis)",
             registry=self.registry,
         )
         self.runs = Counter(
