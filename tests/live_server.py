@@ -18,6 +18,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
+from api.store import JobRecord, JobStore
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -81,6 +82,15 @@ def wait_for(condition: Any, timeout: float, interval: float = 0.05) -> Any:
             return value
         time.sleep(interval)
     raise AssertionError(f"not done within {timeout} s")
+
+
+def stored(where: Path | str, job: str) -> JobRecord | None:
+    """Read one job's record straight from a store (SQLite file or PostgreSQL URL), as it is now."""
+    store = JobStore(where)
+    try:
+        return store.get(job)
+    finally:
+        store.close()
 
 
 def finished(

@@ -15,7 +15,7 @@ import fsspec
 import httpx
 import pytest
 from conftest import S3_ENVIRONMENT, s3_server
-from live_server import finished, running
+from live_server import finished, running, stored
 
 from api.settings import Settings
 from api.store import JobStore
@@ -39,11 +39,7 @@ def test_a_replica_without_the_files_serves_them_from_object_storage(
         job = client.post("/v1/forecasts", json=BODY).json()["id"]
         assert finished(client, job)["status"] == "succeeded"
         summary = client.get(f"/v1/forecasts/{job}/summary").content
-    store = JobStore(database_url)
-    try:
-        record = store.get(job)
-    finally:
-        store.close()
+    record = stored(database_url, job)
     assert record is not None and record.files is not None
     assert _objects(results_url, job) == record.files  # every file uploaded, as recorded
     with running(second) as url, httpx.Client(base_url=url, timeout=30) as client:  # shares no volume

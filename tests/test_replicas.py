@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live_server import finished, free_port, process, wait_for
+from live_server import finished, free_port, process, stored, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.results import summary_document
@@ -127,11 +127,7 @@ def test_concurrent_submits_over_both_replicas_run_each_job_exactly_once(
         assert all(ids) and len(set(ids)) == 40
         for index, job in enumerate(ids):
             assert finished(clients[index % 2], job, timeout=300)["status"] == "succeeded"
-    store = JobStore(database_url)
-    try:
-        records = [store.get(job) for job in ids]
-    finally:
-        store.close()
+    records = [stored(database_url, job) for job in ids]
     assert all(record is not None and record.attempt == 1 for record in records)  # one run per id
     owners = {str(record.lease_owner).split(":")[1] for record in records if record is not None}
     assert owners <= {str(child.pid) for child, _ in started}
@@ -183,11 +179,7 @@ def test_the_cap_and_cancellation_hold_across_replicas(tmp_path: Path, database_
         assert refused.status_code == 503 and refused.headers["retry-after"] == "7", refused.text
         job = first.json()["id"]
         wait_for(lambda: a.get(f"/v1/forecasts/{job}").json()["progress"] > 0, timeout=120)
-        store = JobStore(database_url)
-        try:
-            holder = store.get(job)
-        finally:
-            store.close()
+        holder = stored(database_url, job)
         assert holder is not None and holder.lease_owner is not None
         running, other = started if str(started[0][0].pid) in holder.lease_owner else started[::-1]
         cancelled = other[1].delete(f"/v1/forecasts/{job}")  # on the replica that is not running it
