@@ -72,7 +72,8 @@ def test_an_unreachable_object_store_fails_no_stored_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with s3_server() as endpoint:  # a server of this test's own, stopped half-way
-        for name, value in {**S3_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint}.items():
+        # One attempt per request (botocore's default is several, with back-off): the same answers, sooner.
+        for name, value in {**S3_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "1"}.items():
             monkeypatch.setenv(name, value)
         fsspec.filesystem("s3", skip_instance_cache=True).mkdir("outage")
         settings = Settings(data_dir=tmp_path, executor="serial", results_url="s3://outage/results")
