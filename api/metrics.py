@@ -86,8 +86,8 @@ class Metrics:
             ["method", "route", "status"], buckets=HTTP_BUCKETS, registry=self.registry,
         )
         self.draws = Counter(
-            "forecaster_draws_simulated", "Monte-Carlo draws requested by jobs that succeeded (once per analysis)",
-            registry=self.registry,
+            "forecaster_draws_simulated", "Monte-Carlo draws requested by jobs that succeeded "
+            "(once per analysis)", registry=self.registry,
         )
         self.runs = Counter(
             "forecaster_job_runs", "Runs of jobs on this replica by how they ended (RUN_OUTCOMES)",
