@@ -15,7 +15,7 @@ import fsspec
 import httpx
 import pytest
 from conftest import S3_ENVIRONMENT, s3_server
-from live_server import finished, running, stored
+from live_server import backdate, finished, running, stored
 
 from api.settings import Settings
 from api.store import JobStore
@@ -100,8 +100,7 @@ def test_retention_deletes_the_objects_and_old_cached_copies(tmp_path: Path, res
     assert _objects(results_url, job)
     store = JobStore(settings.store_location)
     try:
-        with store._connect() as db:  # as if it finished in 2000
-            db.execute("UPDATE jobs SET finished_at = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (job,))
+        backdate(store, job)
     finally:
         store.close()
     stale = settings.results_dir / "expired-by-another-replica"  # a copy whose job is gone elsewhere

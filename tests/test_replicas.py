@@ -33,11 +33,18 @@ LEASE = "2"
 LONG = {"policy": "digital", "draws": 20_000, "horizon_years": 30, "seed": 11}  # a few seconds
 
 
+def _environment(database_url: str, **overrides: str) -> dict[str, str]:
+    """What every replica of a test is told: the shared store, short leases, room for many jobs."""
+    return {"FORECASTER_DATABASE_URL": database_url, "FORECASTER_LEASE_SECONDS": LEASE,
+            "FORECASTER_MAX_ACTIVE_JOBS": "64", **overrides}
+
+
 @contextmanager
-def replicas(data_dir: Path, database_url: str, count: int = 2) -> Iterator[list[tuple[Any, httpx.Client]]]:
+def replicas(
+    data_dir: Path, database_url: str, count: int = 2, **overrides: str
+) -> Iterator[list[tuple[Any, httpx.Client]]]:
     """Start ``count`` replicas on free ports; yield each one's process and client."""
-    env = {"FORECASTER_DATABASE_URL": database_url, "FORECASTER_LEASE_SECONDS": LEASE,
-           "FORECASTER_MAX_ACTIVE_JOBS": "64"}
+    env = _environment(database_url, **overrides)
     with ExitStack() as stack:
         started = []
         for _ in range(count):
@@ -135,8 +142,7 @@ def test_concurrent_submits_over_both_replicas_run_each_job_exactly_once(
 
 def test_a_rolling_restart_of_both_replicas_loses_no_job(tmp_path: Path, database_url: str) -> None:
     bodies = [{**LONG, "draws": 6000, "seed": seed} for seed in range(6)]
-    env = {"FORECASTER_DATABASE_URL": database_url, "FORECASTER_LEASE_SECONDS": LEASE,
-           "FORECASTER_MAX_ACTIVE_JOBS": "64"}
+    env = _environment(database_url)
     ports = [free_port(), free_port()]
     with ExitStack() as stack:
         running = [stack.enter_context(process(tmp_path, port, **env)) for port in ports]
@@ -164,14 +170,8 @@ def _runs(client: httpx.Client, outcome: str) -> float:
 def test_the_cap_and_cancellation_hold_across_replicas(tmp_path: Path, database_url: str) -> None:
     # Long enough (about 20 s serial) that a run which ignored a cancel would be seen to finish.
     slow = [{**LONG, "draws": 100_000, "seed": seed} for seed in range(3)]
-    env = {"FORECASTER_DATABASE_URL": database_url, "FORECASTER_LEASE_SECONDS": LEASE,
-           "FORECASTER_MAX_ACTIVE_JOBS": "2", "FORECASTER_RETRY_AFTER_SECONDS": "7"}
-    with ExitStack() as stack:
-        started = []
-        for _ in range(2):
-            port = free_port()
-            child = stack.enter_context(process(tmp_path, port, **env))
-            started.append((child, stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}"))))
+    cap = {"FORECASTER_MAX_ACTIVE_JOBS": "2", "FORECASTER_RETRY_AFTER_SECONDS": "7"}
+    with replicas(tmp_path, database_url, **cap) as started:
         (_, a), (_, b) = started
         first, second = (a.post("/v1/forecasts", json=body) for body in slow[:2])
         assert (first.status_code, second.status_code) == (202, 202)
@@ -203,8 +203,7 @@ def test_a_database_restart_loses_no_job(
     url = server.get_uri()
     try:
         port = free_port()
-        env = {"FORECASTER_DATABASE_URL": url, "FORECASTER_LEASE_SECONDS": LEASE}
-        with process(tmp_path / "data", port, **env), \
+        with process(tmp_path / "data", port, **_environment(url)), \
                 httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             body = {**LONG, "draws": 30_000}
             job = client.post("/v1/forecasts", json=body).json()["id"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_server import finished, running
+from live_server import backdate, finished, running
 
 from api.jobs import JobSpec
 from api.metrics import Metrics
@@ -32,12 +32,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     opened = JobStore(where)
     yield opened
     opened.close()
-
-
-def _backdate(store: JobStore, job: str) -> None:
-    """Make a finished job look as if it finished in 2000 (through the store's own connection)."""
-    with store._connect() as db:
-        db.execute("UPDATE jobs SET finished_at = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (job,))
 
 
 def test_ids_hash_everything_that_determines_the_result() -> None:
@@ -127,7 +121,7 @@ def test_expire_deletes_only_old_finished_jobs(store: JobStore) -> None:
         claim = store.claim("test", job=name)
         assert claim is not None
         store.finish(claim, "succeeded")
-    _backdate(store, "old")
+    backdate(store, "old")
     assert store.expire(timedelta(days=30)) == ["old"]
     assert store.get("old") is None and store.get("recent") is not None and store.get("active") is not None
     assert store.counts() == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
@@ -145,7 +139,7 @@ def test_retention_deletes_old_jobs_with_their_files(
         store.finish(claim, "succeeded")
         (settings.results_dir / name).mkdir(parents=True)
         (settings.results_dir / name / "summary.json").write_text("{}")
-    _backdate(store, "old")
+    backdate(store, "old")
     runner.expire()
     assert store.get("old") is None and not (settings.results_dir / "old").exists()
     assert store.get("recent") is not None and (settings.results_dir / "recent" / "summary.json").exists()
